@@ -1,0 +1,63 @@
+// swift-tools-version: 6.2
+// SOTP: one daemon, sotpd, that polls devices and receives telemetry into TimescaleDB.
+import PackageDescription
+
+/// Targets that hold unsafe code (syscalls, libpq, raw buffers) are built with strict memory safety so
+/// every unsafe use is marked; everything else is plain safe Swift.
+let strict: [SwiftSetting] = [.strictMemorySafety()]
+
+let package = Package(
+    name: "sotp",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sotpd", targets: ["sotpd"]),
+        .library(name: "Capture", targets: ["Capture"]),
+        .library(name: "Flow", targets: ["Flow"]),
+        .library(name: "Poller", targets: ["Poller"]),
+        .library(name: "Sink", targets: ["Sink"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // C and system libraries.
+        .target(name: "CSOTPLinux", cSettings: [.define("_GNU_SOURCE")]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .systemLibrary(name: "CNetSNMP", pkgConfig: "netsnmp", providers: [.apt(["libsnmp-dev"])]),
+        .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
+
+        // Libraries.
+        .target(name: "Capture", dependencies: ["CSOTPLinux", "CPcap"], swiftSettings: strict),
+        .target(name: "Flow"),
+        .target(name: "Poller", dependencies: ["Capture", "CNetSNMP"], swiftSettings: strict),
+        .target(
+            name: "Sink",
+            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+
+        // The daemon.
+        .executableTarget(
+            name: "sotpd",
+            dependencies: [
+                "Capture", "Flow", "Poller", "Sink", "CJemalloc",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+
+        // Tests mirror Sources.
+        .testTarget(name: "CaptureTests", dependencies: ["Capture"]),
+        .testTarget(name: "FlowTests", dependencies: ["Flow"]),
+        .testTarget(name: "PollerTests", dependencies: ["Poller"]),
+        .testTarget(name: "SinkTests", dependencies: ["Sink"]),
+        .testTarget(name: "sotpdTests", dependencies: ["sotpd", "Sink"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

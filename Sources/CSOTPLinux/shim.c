@@ -1,0 +1,49 @@
+// Wrappers for the Linux-only calls declared in CSOTPLinux.h, compiled with _GNU_SOURCE.
+#include "CSOTPLinux.h"
+#include <pthread.h>
+#include <sched.h>
+#include <errno.h>
+#include <stddef.h>
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+
+_Static_assert(sizeof(sotp_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr layout");
+_Static_assert(offsetof(sotp_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len), "mmsghdr layout");
+_Static_assert(sizeof(sotp_scm_timestamping) == sizeof(struct scm_timestamping), "scm_timestamping layout");
+_Static_assert(SOTP_SO_TIMESTAMPING == SO_TIMESTAMPING, "SO_TIMESTAMPING");
+_Static_assert(SOTP_SOF_TIMESTAMPING_RX_SOFTWARE == SOF_TIMESTAMPING_RX_SOFTWARE, "flags");
+_Static_assert(SOTP_SOF_TIMESTAMPING_OPT_TSONLY == SOF_TIMESTAMPING_OPT_TSONLY, "flags");
+
+int sotp_recvmmsg(int fd, sotp_mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout) {
+    return recvmmsg(fd, (struct mmsghdr *)vec, vlen, flags, timeout);
+}
+
+int sotp_sendmmsg(int fd, sotp_mmsghdr *vec, unsigned int vlen, int flags) {
+    return sendmmsg(fd, (struct mmsghdr *)vec, vlen, flags);
+}
+
+int sotp_pin_current_thread(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+int sotp_set_thread_name(const char *name) {
+    char buf[16];
+    size_t i = 0;
+    for (; i < 15 && name[i]; i++) buf[i] = name[i];
+    buf[i] = 0;
+    return pthread_setname_np(pthread_self(), buf);
+}
+
+int sotp_cpu_count(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+    return CPU_COUNT(&set);
+}
+
+struct cmsghdr *sotp_cmsg_firsthdr(struct msghdr *msg) { return CMSG_FIRSTHDR(msg); }
+struct cmsghdr *sotp_cmsg_nxthdr(struct msghdr *msg, struct cmsghdr *cmsg) { return CMSG_NXTHDR(msg, cmsg); }
+unsigned char *sotp_cmsg_data(struct cmsghdr *cmsg) { return CMSG_DATA(cmsg); }
+size_t sotp_cmsg_space(size_t len) { return CMSG_SPACE(len); }

@@ -1,0 +1,398 @@
+// The TimescaleDB sink: producers append rows to per-table batches; full or old batches are sealed and
+// go to memory (while the database keeps up) or to the on-disk spool (while it is down, or memory is
+// full); writer threads, each with its own connection, COPY them oldest first. Rows are dropped only
+// when memory and spool are both full, and then counted and logged.
+import Foundation
+import Logging
+import Synchronization
+
+/// Settings of a `Sink`; `SinkSettings.validate()` gives the ranges.
+public struct SinkSettings: Sendable {
+    public var connection: PGConnectInfo
+    /// Writer threads, each with its own connection (the pool).
+    public var writers: Int = 2
+    /// A batch is sealed at this many rows…
+    public var batchRows: Int = 10_000
+    /// …or this many encoded bytes…
+    public var batchBytes: Int = 4 << 20
+    /// …or when its first row is this old.
+    public var flushInterval: Duration = .milliseconds(250)
+    /// Sealed batches held in memory, at most (bytes).
+    public var memoryBytes: Int = 256 << 20
+    /// Where batches wait while the database is unreachable.
+    public var spoolDirectory: String
+    /// Spool size limit (bytes of batch data).
+    public var spoolMaxBytes: Int = 1 << 30
+    public var spoolFsync: SpoolFsync = .always
+    /// Reconnect backoff, doubling from the first to the second.
+    public var reconnectBackoff: (min: Duration, max: Duration) = (.milliseconds(100), .seconds(5))
+
+    public init(connection: PGConnectInfo, spoolDirectory: String) {
+        self.connection = connection
+        self.spoolDirectory = spoolDirectory
+    }
+}
+
+/// Producers' handle on one destination table (get it once with `Sink.table(_:)`).
+public final class SinkTable: Sendable {
+    public let spec: TableSpec
+    let columnCount: Int
+    let open: Mutex<OpenBatch>
+
+    init(spec: TableSpec, capacity: Int) {
+        self.spec = spec
+        self.columnCount = spec.columns.count
+        self.open = Mutex(OpenBatch(buffer: CopyBuffer(capacity: capacity)))
+    }
+}
+
+struct OpenBatch: Sendable {
+    var buffer: CopyBuffer
+    var openedAt: ContinuousClock.Instant?
+}
+
+/// Where `append` put the row.
+public enum AppendResult: Sendable, Equatable {
+    /// In the table's open batch.
+    case accepted
+    /// Refused: the sink is shutting down (counted in `rowsRejectedClosed`).
+    case closed
+}
+
+/// The TimescaleDB sink. Thread-safe; `append` may be called from any thread.
+public final class Sink: Sendable {
+    public let stats = SinkStats()
+    let settings: SinkSettings
+    let spool: Spool
+    let queue: BatchQueue
+    let logger: Logger
+    let limiter = LogLimiter()
+    let tables = Mutex<[String: SinkTable]>([:])
+    let closed = Atomic<Bool>(false)
+    let started = Atomic<Bool>(false)
+    let freeBuffers = Mutex<[[UInt8]]>([])
+
+    /// Opens the spool (creating its directory) and indexes what an earlier run left in it. Writers start
+    /// with `start()`.
+    public init(settings: SinkSettings, logger: Logger) throws {
+        self.settings = settings
+        self.logger = logger
+        do {
+            spool = try Spool(dir: settings.spoolDirectory, fsync: settings.spoolFsync)
+        } catch {
+            throw SinkError.spool(error.description)
+        }
+        let (entries, corrupt) = spool.scan()
+        queue = BatchQueue(spooled: entries, stats: stats)
+        stats.add(stats.spoolCorruptFiles, corrupt.count)
+        for path in corrupt {
+            logger.error("spool file is corrupt, moved to corrupt/", metadata: ["path": "\(path)"])
+        }
+        if !entries.isEmpty {
+            logger.notice(
+                "spool holds batches from an earlier run; replaying them first",
+                metadata: ["batches": "\(entries.count)", "rows": "\(entries.reduce(0) { $0 + $1.rows })"])
+        }
+    }
+
+    /// The producer handle for a table; the same object for the same name.
+    public func table(_ spec: TableSpec) -> SinkTable {
+        tables.withLock { t in
+            if let existing = t[spec.name] {
+                precondition(existing.spec == spec, "table \(spec.name) registered with two different column lists")
+                return existing
+            }
+            let handle = SinkTable(spec: spec, capacity: settings.batchBytes + (64 << 10))
+            t[spec.name] = handle
+            return handle
+        }
+    }
+
+    /// Starts the writer threads and the age flusher.
+    public func start() {
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for i in 0..<settings.writers {
+            let t = Thread { [self] in self.writerLoop(index: i) }
+            t.name = "sotp-sink-\(i)"
+            queue.writerStarted()
+            t.start()
+        }
+        let f = Thread { [self] in self.flusherLoop() }
+        f.name = "sotp-sink-flush"
+        queue.writerStarted()
+        f.start()
+    }
+
+    // MARK: producers
+
+    /// Appends one row: `encode` writes exactly one field per column of the table, in order.
+    /// Never blocks on the database; a full batch is sealed on the calling thread.
+    @discardableResult
+    public func append(_ table: SinkTable, _ encode: (inout CopyBuffer) -> Void) -> AppendResult {
+        if closed.load(ordering: .relaxed) {
+            stats.add(stats.rowsRejectedClosed, 1)
+            return .closed
+        }
+        let rows = settings.batchRows, bytes = settings.batchBytes
+        let sealed: OpenBatch? = table.open.withLock { open in
+            if open.buffer.rowCount == 0 { open.openedAt = .now }
+            open.buffer.beginRow(fields: table.columnCount)
+            encode(&open.buffer)
+            precondition(
+                open.buffer.fieldsInRow == table.columnCount,
+                "\(table.spec.name): row has \(open.buffer.fieldsInRow) fields, table has \(table.columnCount)")
+            if open.buffer.rowCount >= rows || open.buffer.bytes.count >= bytes {
+                return takeOpen(&open)
+            }
+            return nil
+        }
+        if let sealed { seal(table, sealed) }
+        return .accepted
+    }
+
+    /// True while sealed batches use more than 3/4 of the memory budget: producers that can wait
+    /// (pollers) should slow down; ones that cannot (UDP receivers) go on, and the spool absorbs it.
+    public var isUnderPressure: Bool {
+        stats.memoryBytes.load(ordering: .relaxed) > settings.memoryBytes / 4 * 3
+    }
+
+    /// Waits up to `timeout` for the memory queue to drop below the pressure mark.
+    public func waitForCapacity(timeout: Duration) async {
+        let deadline = ContinuousClock.now + timeout
+        while isUnderPressure && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    private func takeOpen(_ open: inout OpenBatch) -> OpenBatch {
+        let fresh = freeBuffers.withLock { $0.popLast() }
+        var next = CopyBuffer(capacity: 0)
+        if var fresh {
+            fresh.removeAll(keepingCapacity: true)
+            next.bytes = fresh
+        } else {
+            next.bytes.reserveCapacity(settings.batchBytes + (64 << 10))
+        }
+        let taken = open
+        open = OpenBatch(buffer: next, openedAt: nil)
+        return taken
+    }
+
+    /// Hands a full or old batch to memory or the spool.
+    private func seal(_ table: SinkTable, _ open: OpenBatch) {
+        let rows = open.buffer.rowCount
+        guard rows > 0 else { return }
+        stats.add(stats.rowsAccepted, rows)
+        let batch = Batch(
+            seq: 0, batchID: Int64.random(in: .min ... .max), table: table.spec.name, copySQL: table.spec.copySQL,
+            rows: rows, tuples: open.buffer.bytes)
+        switch queue.route(batch, memoryLimit: settings.memoryBytes, spoolLimit: settings.spoolMaxBytes) {
+        case .memory:
+            break
+        case .spool(let b):
+            spoolBatch(b)
+        case .drop(let b):
+            drop(b, reason: "memory and spool are full")
+        }
+    }
+
+    /// Writes a batch the queue assigned to the spool (space already reserved); on an I/O error keeps
+    /// it in memory if there is room, else drops and counts it.
+    func spoolBatch(_ b: Batch) {
+        do {
+            let entry = try spool.write(
+                seq: b.seq, batchID: b.batchID, table: b.table, copySQL: b.copySQL, rows: b.rows, tuples: b.tuples[...])
+            queue.spooled(entry, reserved: b.tuples.count)
+            stats.add(stats.rowsSpooled, b.rows)
+            recycle(b.tuples)
+        } catch {
+            stats.add(stats.spoolWriteErrors, 1)
+            limiter.log(logger, .error, "spool-write", "spool write failed: \(error)")
+            if !queue.unspooled(b, reserved: b.tuples.count, memoryLimit: settings.memoryBytes) {
+                drop(b, reason: "spool write failed and memory is full")
+            }
+        }
+    }
+
+    private func drop(_ b: Batch, reason: String) {
+        stats.add(stats.rowsDropped, b.rows)
+        limiter.log(logger, .error, "drop", "dropped \(b.rows) rows for \(b.table): \(reason)")
+    }
+
+    func recycle(_ buffer: [UInt8]) {
+        guard buffer.capacity >= settings.batchBytes else { return }
+        freeBuffers.withLock { if $0.count < 2 * max(1, settings.writers) { $0.append(buffer) } }
+    }
+
+    // MARK: flusher
+
+    private func flusherLoop() {
+        let interval = settings.flushInterval
+        let tick = max(interval / 4, .milliseconds(5))
+        while !queue.isStopping {
+            Thread.sleep(forTimeInterval: tick.seconds)
+            flushOld(olderThan: interval)
+        }
+        queue.writerExited()
+    }
+
+    /// Seals every open batch whose first row is older than `age` (all of them for `.zero`).
+    func flushOld(olderThan age: Duration) {
+        let now = ContinuousClock.now
+        let handles = tables.withLock { Array($0.values) }
+        for t in handles {
+            let sealed: OpenBatch? = t.open.withLock { open in
+                guard let at = open.openedAt, open.buffer.rowCount > 0, now - at >= age else { return nil }
+                return takeOpen(&open)
+            }
+            if let sealed { seal(t, sealed) }
+        }
+    }
+
+    // MARK: writers
+
+    private func writerLoop(index: Int) {
+        var conn: PGConnection? = nil
+        var backoff = settings.reconnectBackoff.min
+        var everConnected = false
+        defer { queue.writerExited() }
+        while true {
+            if conn == nil {
+                if queue.shouldExit() { return }
+                do {
+                    conn = try PGConnection(settings.connection)
+                    if everConnected { stats.add(stats.reconnects, 1) }
+                    if everConnected || !queue.isUp {
+                        logger.notice("database reachable", metadata: ["writer": "\(index)"])
+                    }
+                    everConnected = true
+                    backoff = settings.reconnectBackoff.min
+                    queue.setUp(true)
+                } catch {
+                    if queue.setUp(false) {
+                        logger.warning("database unreachable; spooling", metadata: ["error": "\(error)"])
+                    }
+                    spoolMemory()
+                    queue.sleep(backoff)
+                    backoff = min(backoff * 2, settings.reconnectBackoff.max)
+                    continue
+                }
+            }
+            guard let work = queue.take(wait: .milliseconds(200)) else {
+                if queue.shouldExit() { return }
+                continue
+            }
+            var batch: Batch
+            switch work {
+            case .memory(let b):
+                batch = b
+            case .spool(let entry):
+                do {
+                    let s = try spool.read(path: entry.path, seq: entry.seq)
+                    batch = Batch(
+                        seq: s.seq, batchID: s.batchID, table: s.table, copySQL: s.copySQL, rows: s.rows, tuples: s.tuples)
+                } catch {
+                    stats.add(stats.spoolCorruptFiles, 1)
+                    logger.error("spool file unreadable, moved to corrupt/", metadata: ["error": "\(error)"])
+                    spool.quarantine(entry.path)
+                    queue.finished(work)
+                    continue
+                }
+            }
+            do {
+                let outcome = try BatchWriter.write(batch, on: conn!)
+                stats.add(stats.rowsWritten, outcome.written)
+                stats.add(stats.rowsDeadLettered, outcome.deadLettered)
+                stats.add(stats.rowsAlreadyApplied, outcome.alreadyApplied)
+                stats.add(stats.copyFailures, outcome.copyFailures)
+                stats.add(stats.batchesWritten, 1)
+                if outcome.deadLettered > 0 {
+                    limiter.log(logger, .warning, "dead-letter", "\(outcome.deadLettered) rows of \(batch.table) rejected; kept in sotp.dead_letter")
+                }
+                if case .spool(let entry) = work {
+                    stats.add(stats.rowsReplayed, outcome.written)
+                    spool.remove(entry.path)
+                } else {
+                    recycle(batch.tuples)
+                }
+                queue.finished(work)
+            } catch {
+                stats.add(stats.copyFailures, 1)
+                conn = nil
+                if queue.setUp(false) {
+                    logger.warning("database write failed; spooling until it is back", metadata: ["error": "\(error)"])
+                }
+                // Back in its place by sequence; a memory batch then moves to the spool with the rest.
+                queue.retry(work)
+                spoolMemory()
+            }
+        }
+    }
+
+    /// While the database is down: moves batches from memory to the spool, oldest first, as far as the
+    /// spool has room, so that a crash of sotpd or the machine then loses nothing.
+    func spoolMemory() {
+        while let b = queue.takeMemoryForSpool(spoolLimit: settings.spoolMaxBytes) {
+            spoolBatch(b)
+        }
+    }
+
+    // MARK: shutdown
+
+    /// Stops intake, seals every open batch, and writes everything (memory and spool) to the database,
+    /// waiting up to `timeout` for it. What could not be written by then is left in the spool for the
+    /// next start. Blocks the calling thread.
+    public func shutdown(timeout: Duration) {
+        closed.store(true, ordering: .releasing)
+        flushOld(olderThan: .zero)
+        let deadline = ContinuousClock.now + timeout
+        queue.stop(deadline: deadline)
+        queue.waitForWriters()
+        // Anything still in memory (the database stayed down): to the spool.
+        spoolMemory()
+        let s = stats.snapshot()
+        logger.notice(
+            "sink stopped",
+            metadata: [
+                "rows_written": "\(s.rowsWritten)", "rows_spooled": "\(s.rowsSpooled)", "rows_replayed": "\(s.rowsReplayed)",
+                "rows_dead_lettered": "\(s.rowsDeadLettered)", "rows_dropped": "\(s.rowsDropped)",
+                "left_in_spool": "\(queue.spoolCount)",
+            ])
+    }
+
+    /// `shutdown(timeout:)` on its own thread, for async callers.
+    public func shutdown(timeout: Duration) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let t = Thread { [self] in
+                self.shutdown(timeout: timeout)
+                c.resume()
+            }
+            t.name = "sotp-sink-stop"
+            t.start()
+        }
+    }
+
+    /// Waits until every row sealed so far has been written or dead-lettered (memory and spool empty),
+    /// up to `timeout`; true when that happened. For tests and benchmarks.
+    public func drain(timeout: Duration) -> Bool {
+        flushOld(olderThan: .zero)
+        return queue.waitEmpty(until: ContinuousClock.now + timeout)
+    }
+}
+
+/// Errors that stop the sink from starting.
+public enum SinkError: Error, CustomStringConvertible {
+    case spool(String)
+    public var description: String {
+        switch self {
+        case .spool(let m): m
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}
