@@ -298,6 +298,13 @@ public struct CopyBuffer: Sendable {
     }
 }
 
+extension CopyBuffer {
+    /// The bytes before the tuples of a binary COPY file.
+    public static var fileHeader: [UInt8] { copyHeader }
+    /// The bytes after the tuples of a binary COPY file.
+    public static var fileTrailer: [UInt8] { copyTrailer }
+}
+
 /// The binary COPY file header: signature, flags (0), header extension length (0).
 let copyHeader: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [0, 0, 0, 0] + [0, 0, 0, 0]
 /// The binary COPY trailer: a field count of -1.

@@ -84,6 +84,8 @@ public struct PGConnection: ~Copyable {
             unsafe PQfinish(c)
             throw PGError(sqlstate: nil, message: msg, connectionLost: true)
         }
+        // Server NOTICEs ("already exists, skipping") are not errors; keep them off stderr.
+        unsafe PQsetNoticeProcessor(c, { _, _ in }, nil)
         conn = c
     }
 

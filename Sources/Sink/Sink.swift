@@ -391,7 +391,7 @@ public enum SinkError: Error, CustomStringConvertible {
 }
 
 extension Duration {
-    var seconds: Double {
+    package var seconds: Double {
         let c = components
         return Double(c.seconds) + Double(c.attoseconds) / 1e18
     }

@@ -1,0 +1,394 @@
+// sotpd's configuration: one TOML file, every key optional with a documented default, SOTP_* environment
+// overrides, and *_file keys for secrets. Every problem names the key (or the file and line) and sotpd
+// exits with code 2.
+import Foundation
+import Sink
+import TOMLKit
+
+/// A configuration problem; `description` is what the operator sees.
+struct ConfigError: Error, CustomStringConvertible, Equatable {
+    /// The key (`sink.batch_rows`), environment variable, or file the problem is in.
+    var key: String
+    var problem: String
+    var description: String { "config: \"\(key)\" \(problem)" }
+}
+
+/// The type and allowed values of a key.
+enum ConfigKind: Equatable {
+    case int(ClosedRange<Int>)
+    case string
+    case bool
+    case choice([String])
+
+    var expected: String {
+        switch self {
+        case .int(let r): "an integer in \(r.lowerBound)…\(r.upperBound)"
+        case .string: "a string"
+        case .bool: "true or false"
+        case .choice(let c): "one of " + c.map { "\"\($0)\"" }.joined(separator: ", ")
+        }
+    }
+}
+
+enum ConfigValue: Equatable, CustomStringConvertible {
+    case int(Int), string(String), bool(Bool)
+    var description: String {
+        switch self {
+        case .int(let v): String(v)
+        case .string(let v): "\"\(v)\""
+        case .bool(let v): String(v)
+        }
+    }
+}
+
+/// One documented key.
+struct ConfigKey {
+    var path: String
+    var kind: ConfigKind
+    var defaultValue: ConfigValue
+    var doc: String
+    var secret = false
+
+    /// The environment variable that overrides it: `sink.batch_rows` → `SOTP_SINK_BATCH_ROWS`.
+    var envName: String { "SOTP_" + path.uppercased().replacingOccurrences(of: ".", with: "_") }
+}
+
+/// Every scalar key sotpd reads (the `[[devices]]` list is described apart), in reference order.
+let configKeys: [ConfigKey] = [
+    .init(path: "database.url", kind: .string, defaultValue: .string("postgresql://sotp@127.0.0.1:55432/sotp"),
+          doc: "libpq connection URL or key=value string (without the password)"),
+    .init(path: "database.password", kind: .string, defaultValue: .string(""),
+          doc: "password; prefer password_file", secret: true),
+    .init(path: "database.password_file", kind: .string, defaultValue: .string(""),
+          doc: "file holding the password (trailing newline ignored), as Vault's agent injector writes it"),
+    .init(path: "database.connect_timeout_s", kind: .int(1...300), defaultValue: .int(5), doc: "connect timeout"),
+    .init(path: "database.auto_migrate", kind: .bool, defaultValue: .bool(false),
+          doc: "apply pending migrations at start instead of refusing to start"),
+    .init(path: "sink.writers", kind: .int(1...32), defaultValue: .int(2),
+          doc: "writer threads, each with its own database connection"),
+    .init(path: "sink.batch_rows", kind: .int(1...1_000_000), defaultValue: .int(10_000), doc: "seal a batch at this many rows"),
+    .init(path: "sink.batch_bytes", kind: .int(4096...(256 << 20)), defaultValue: .int(4 << 20),
+          doc: "…or at this many encoded bytes"),
+    .init(path: "sink.flush_interval_ms", kind: .int(1...60_000), defaultValue: .int(250),
+          doc: "…or when its first row is this old"),
+    .init(path: "sink.memory_bytes", kind: .int((1 << 20)...(64 << 30)), defaultValue: .int(256 << 20),
+          doc: "sealed batches kept in memory at most; beyond it batches go to the spool"),
+    .init(path: "sink.spool_dir", kind: .string, defaultValue: .string("/var/lib/sotp/spool"),
+          doc: "on-disk spool for batches the database cannot take"),
+    .init(path: "sink.spool_max_bytes", kind: .int(0...(1 << 40)), defaultValue: .int(1 << 30),
+          doc: "spool size limit; rows are dropped (and counted) only when memory and spool are both full"),
+    .init(path: "sink.spool_fsync", kind: .choice(SpoolFsync.allCases.map(\.rawValue)), defaultValue: .string("always"),
+          doc: "always: fsync each spool file and the directory (survives power loss); never: leave it to writeback"),
+    .init(path: "sink.shutdown_timeout_s", kind: .int(0...3600), defaultValue: .int(30),
+          doc: "on SIGTERM, how long to keep writing before leaving the rest in the spool"),
+    .init(path: "retention.metrics_days", kind: .int(1...36500), defaultValue: .int(90),
+          doc: "ICMP, SNMP and sotpd's own statistics"),
+    .init(path: "retention.logs_days", kind: .int(1...36500), defaultValue: .int(30), doc: "syslog, traps, dead letters"),
+    .init(path: "retention.flows_days", kind: .int(1...36500), defaultValue: .int(30), doc: "flow records"),
+    .init(path: "retention.maintenance_interval_s", kind: .int(60...86400), defaultValue: .int(3600),
+          doc: "how often expired chunks are dropped (Apache edition) and the ledger pruned"),
+    .init(path: "log.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+          defaultValue: .string("info"), doc: "least severe level logged"),
+    .init(path: "log.format", kind: .choice(["text", "json"]), defaultValue: .string("text"),
+          doc: "text for people, json (one object a line) for log shippers"),
+    .init(path: "stats.interval_s", kind: .int(0...3600), defaultValue: .int(10),
+          doc: "how often sotpd writes its own counters to sotp_stats; 0 turns it off"),
+]
+
+/// A device from `[[devices]]`: upserted by name into the `devices` table at start.
+struct DeviceConfig: Equatable {
+    var name: String
+    var address: String
+    var tags: [String] = []
+    var enabled = true
+    var icmp = true
+    var snmp = false
+}
+
+/// The parsed, validated configuration.
+struct Config {
+    var values: [String: ConfigValue]
+    var devices: [DeviceConfig]
+    /// The password after reading password_file; nil when none is set.
+    var databasePassword: String?
+
+    func int(_ key: String) -> Int {
+        guard case .int(let v) = values[key] else { preconditionFailure("\(key) is not an int key") }
+        return v
+    }
+
+    func string(_ key: String) -> String {
+        guard case .string(let v) = values[key] else { preconditionFailure("\(key) is not a string key") }
+        return v
+    }
+
+    func bool(_ key: String) -> Bool {
+        guard case .bool(let v) = values[key] else { preconditionFailure("\(key) is not a bool key") }
+        return v
+    }
+
+    var connectInfo: PGConnectInfo {
+        PGConnectInfo(url: string("database.url"), password: databasePassword, connectTimeoutSeconds: int("database.connect_timeout_s"))
+    }
+
+    var sinkSettings: SinkSettings {
+        var s = SinkSettings(connection: connectInfo, spoolDirectory: string("sink.spool_dir"))
+        s.writers = int("sink.writers")
+        s.batchRows = int("sink.batch_rows")
+        s.batchBytes = int("sink.batch_bytes")
+        s.flushInterval = .milliseconds(int("sink.flush_interval_ms"))
+        s.memoryBytes = int("sink.memory_bytes")
+        s.spoolMaxBytes = int("sink.spool_max_bytes")
+        s.spoolFsync = SpoolFsync(rawValue: string("sink.spool_fsync"))!
+        return s
+    }
+
+    var retention: Retention {
+        Retention(metricsDays: int("retention.metrics_days"), logsDays: int("retention.logs_days"), flowsDays: int("retention.flows_days"))
+    }
+
+    /// Reads `path` (nil: defaults only) and applies `environment` overrides.
+    static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> Config {
+        var text = ""
+        if let path {
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ConfigError(key: path, problem: "cannot be read: \((error as NSError).localizedDescription)")
+            }
+        }
+        return try parse(text, source: path ?? "(defaults)", environment: environment)
+    }
+
+    /// Parses TOML text; `source` names it in messages.
+    static func parse(_ text: String, source: String, environment: [String: String] = [:]) throws(ConfigError) -> Config {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let e as TOMLParseError {
+            throw ConfigError(key: source, problem: "is not valid TOML at line \(e.source.begin.line), column \(e.source.begin.column): \(e.description)")
+        } catch {
+            throw ConfigError(key: source, problem: "is not valid TOML: \(error)")
+        }
+        var values = Dictionary(uniqueKeysWithValues: configKeys.map { ($0.path, $0.defaultValue) })
+        let byPath = Dictionary(uniqueKeysWithValues: configKeys.map { ($0.path, $0) })
+        let sections = Set(configKeys.map { String($0.path.split(separator: ".")[0]) })
+        var devices: [DeviceConfig] = []
+
+        for (name, value) in table {
+            if name == "devices" {
+                devices = try parseDevices(value)
+                continue
+            }
+            guard sections.contains(name) else {
+                throw ConfigError(key: name, problem: "is not a known section\(suggest(name, among: sections.sorted() + ["devices"]))")
+            }
+            guard let section = value.table else {
+                throw ConfigError(key: name, problem: "must be a table ([\(name)]), got \(describe(value))")
+            }
+            for (k, v) in section {
+                let path = "\(name).\(k)"
+                guard let key = byPath[path] else {
+                    let known = configKeys.filter { $0.path.hasPrefix(name + ".") }.map { String($0.path.dropFirst(name.count + 1)) }
+                    throw ConfigError(key: path, problem: "is not a known key\(suggest(k, among: known, prefix: name + "."))")
+                }
+                values[path] = try convert(v, for: key)
+            }
+        }
+        for key in configKeys {
+            if let raw = environment[key.envName] {
+                values[key.path] = try convertEnv(raw, for: key)
+            }
+        }
+        var config = Config(values: values, devices: devices, databasePassword: nil)
+        try config.resolveSecrets()
+        try config.crossCheck()
+        return config
+    }
+
+    private mutating func resolveSecrets() throws(ConfigError) {
+        let pw = string("database.password"), file = string("database.password_file")
+        if !pw.isEmpty && !file.isEmpty {
+            throw ConfigError(key: "database.password_file", problem: "and database.password are both set: keep one")
+        }
+        if !file.isEmpty {
+            databasePassword = try readSecret(file, key: "database.password_file")
+        } else if !pw.isEmpty {
+            databasePassword = pw
+        }
+    }
+
+    private func crossCheck() throws(ConfigError) {
+        if string("database.url").isEmpty { throw ConfigError(key: "database.url", problem: "must not be empty") }
+        if string("sink.spool_dir").isEmpty { throw ConfigError(key: "sink.spool_dir", problem: "must not be empty") }
+        if int("sink.spool_max_bytes") > 0 && int("sink.spool_max_bytes") < int("sink.batch_bytes") {
+            throw ConfigError(key: "sink.spool_max_bytes", problem: "must be 0 (no spool) or at least sink.batch_bytes (\(int("sink.batch_bytes"))), got \(int("sink.spool_max_bytes"))")
+        }
+        if int("sink.memory_bytes") < 2 * int("sink.batch_bytes") {
+            throw ConfigError(key: "sink.memory_bytes", problem: "must be at least twice sink.batch_bytes (\(2 * int("sink.batch_bytes"))), got \(int("sink.memory_bytes"))")
+        }
+    }
+
+    /// A redacted, effective view for `sotpd check-config`.
+    var effective: String {
+        var out = ""
+        var section = ""
+        for key in configKeys {
+            let parts = key.path.split(separator: ".", maxSplits: 1).map(String.init)
+            if parts[0] != section {
+                section = parts[0]
+                out += (out.isEmpty ? "" : "\n") + "[\(section)]\n"
+            }
+            let v = values[key.path]!
+            let shown = key.secret && v != .string("") ? "\"<redacted>\"" : v.description
+            out += "\(parts[1]) = \(shown)\n"
+        }
+        for d in devices {
+            out += "\n[[devices]]\nname = \"\(d.name)\"\naddress = \"\(d.address)\"\ntags = [\(d.tags.map { "\"\($0)\"" }.joined(separator: ", "))]\nenabled = \(d.enabled)\nicmp = \(d.icmp)\nsnmp = \(d.snmp)\n"
+        }
+        return out
+    }
+}
+
+// MARK: conversions
+
+private func describe(_ v: TOMLValueConvertible) -> String {
+    switch v.type {
+    case .string: "string \"\(v.string ?? "")\""
+    case .int: "integer \(v.int.map(String.init) ?? "?")"
+    case .double: "float \(v.double.map { String($0) } ?? "?")"
+    case .bool: "boolean \(v.bool.map(String.init) ?? "?")"
+    case .table: "a table"
+    case .array: "an array"
+    default: "a date or time"
+    }
+}
+
+private func convert(_ v: TOMLValueConvertible, for key: ConfigKey) throws(ConfigError) -> ConfigValue {
+    let bad = ConfigError(key: key.path, problem: "must be \(key.kind.expected), got \(describe(v))")
+    switch key.kind {
+    case .int(let range):
+        guard v.type == .int, let i = v.int else { throw bad }
+        guard range.contains(i) else { throw bad }
+        return .int(i)
+    case .string:
+        guard let s = v.string, v.type == .string else { throw bad }
+        return .string(s)
+    case .bool:
+        guard v.type == .bool, let b = v.bool else { throw bad }
+        return .bool(b)
+    case .choice(let options):
+        guard let s = v.string, v.type == .string, options.contains(s) else { throw bad }
+        return .string(s)
+    }
+}
+
+private func convertEnv(_ raw: String, for key: ConfigKey) throws(ConfigError) -> ConfigValue {
+    let bad = ConfigError(key: key.envName, problem: "(overriding \(key.path)) must be \(key.kind.expected), got \"\(raw)\"")
+    switch key.kind {
+    case .int(let range):
+        guard let i = Int(raw.replacingOccurrences(of: "_", with: "")), range.contains(i) else { throw bad }
+        return .int(i)
+    case .string:
+        return .string(raw)
+    case .bool:
+        switch raw.lowercased() {
+        case "true", "1", "yes", "on": return .bool(true)
+        case "false", "0", "no", "off": return .bool(false)
+        default: throw bad
+        }
+    case .choice(let options):
+        guard options.contains(raw) else { throw bad }
+        return .string(raw)
+    }
+}
+
+/// Reads a secret file, dropping one trailing newline; an empty or missing file is an error.
+func readSecret(_ path: String, key: String) throws(ConfigError) -> String {
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw ConfigError(key: key, problem: "names \(path), which does not exist")
+    }
+    guard let data = FileManager.default.contents(atPath: path), var s = String(data: data, encoding: .utf8) else {
+        throw ConfigError(key: key, problem: "names \(path), which cannot be read as UTF-8 text")
+    }
+    if s.hasSuffix("\r\n") { s.removeLast(2) } else if s.hasSuffix("\n") { s.removeLast() }
+    guard !s.isEmpty else { throw ConfigError(key: key, problem: "names \(path), which is empty") }
+    return s
+}
+
+private func parseDevices(_ value: TOMLValueConvertible) throws(ConfigError) -> [DeviceConfig] {
+    guard let array = value.array else {
+        throw ConfigError(key: "devices", problem: "must be an array of tables ([[devices]]), got \(describe(value))")
+    }
+    var out: [DeviceConfig] = []
+    var names = Set<String>()
+    for (i, item) in array.enumerated() {
+        let at = "devices[\(i)]"
+        guard let t = item.table else { throw ConfigError(key: at, problem: "must be a table, got \(describe(item))") }
+        var d = DeviceConfig(name: "", address: "")
+        for (k, v) in t {
+            let path = "\(at).\(k)"
+            switch k {
+            case "name", "address":
+                guard v.type == .string, let s = v.string, !s.isEmpty else {
+                    throw ConfigError(key: path, problem: "must be a non-empty string, got \(describe(v))")
+                }
+                if k == "name" { d.name = s } else { d.address = s }
+            case "tags":
+                guard let a = v.array else { throw ConfigError(key: path, problem: "must be an array of strings, got \(describe(v))") }
+                var tags: [String] = []
+                for e in a {
+                    guard e.type == .string, let s = e.string else {
+                        throw ConfigError(key: path, problem: "must be an array of strings, got an element \(describe(e))")
+                    }
+                    tags.append(s)
+                }
+                d.tags = tags
+            case "enabled", "icmp", "snmp":
+                guard v.type == .bool, let b = v.bool else { throw ConfigError(key: path, problem: "must be true or false, got \(describe(v))") }
+                switch k {
+                case "enabled": d.enabled = b
+                case "icmp": d.icmp = b
+                default: d.snmp = b
+                }
+            default:
+                throw ConfigError(key: path, problem: "is not a known key\(suggest(k, among: ["name", "address", "tags", "enabled", "icmp", "snmp"], prefix: at + "."))")
+            }
+        }
+        if d.name.isEmpty { throw ConfigError(key: "\(at).name", problem: "is required") }
+        if d.address.isEmpty { throw ConfigError(key: "\(at).address", problem: "is required") }
+        guard isIPAddress(d.address) else {
+            throw ConfigError(key: "\(at).address", problem: "must be an IPv4 or IPv6 address, got \"\(d.address)\"")
+        }
+        guard names.insert(d.name).inserted else {
+            throw ConfigError(key: "\(at).name", problem: "repeats the device name \"\(d.name)\"")
+        }
+        out.append(d)
+    }
+    return out
+}
+
+func isIPAddress(_ s: String) -> Bool {
+    var v4 = in_addr(), v6 = in6_addr()
+    return inet_pton(AF_INET, s, &v4) == 1 || inet_pton(AF_INET6, s, &v6) == 1
+}
+
+/// ", did you mean "x"?" for the closest known name within two edits, else "" or the list of names.
+private func suggest(_ name: String, among known: [String], prefix: String = "") -> String {
+    let best = known.map { ($0, editDistance($0, name)) }.min { $0.1 < $1.1 }
+    if let best, best.1 <= 2 { return " (did you mean \"\(prefix)\(best.0)\"?)" }
+    return " (known: \(known.joined(separator: ", ")))"
+}
+
+private func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    var prev = Array(0...b.count)
+    for i in 1...max(a.count, 1) where !a.isEmpty {
+        var cur = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...max(b.count, 1) where !b.isEmpty {
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        prev = cur
+    }
+    return a.isEmpty ? b.count : prev[b.count]
+}

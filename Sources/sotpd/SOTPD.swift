@@ -1,0 +1,111 @@
+// The sotpd command line: run (the default), migrate, check-config and sink-load.
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import Sink
+
+@main
+struct SOTPD: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sotpd",
+        abstract: "SOTP appliance daemon: polls devices, receives telemetry, writes it to TimescaleDB.",
+        subcommands: [Run.self, Migrate.self, CheckConfig.self, SinkLoad.self],
+        defaultSubcommand: Run.self
+    )
+}
+
+/// `--config`, shared by every subcommand.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Configuration file (TOML). Environment: SOTP_CONFIG.")
+    var config: String = ProcessInfo.processInfo.environment["SOTP_CONFIG"] ?? "/etc/sotp/sotpd.toml"
+
+    /// Loads and validates the file; a problem is printed naming the key and the process exits 2.
+    func load() throws -> Config {
+        do {
+            return try Config.load(path: config)
+        } catch {
+            FileHandle.standardError.write(Data("sotpd: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// Fails the command with a message and exit code 1 (a runtime problem, not a config one).
+func fail(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("sotpd: \(message)\n".utf8))
+    return ExitCode(1)
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the appliance (default).")
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let config = try options.load()
+        LogSetup.bootstrap(level: config.string("log.level"), format: config.string("log.format"))
+        let logger = Logger(label: "sotpd")
+        logger.notice(
+            "sotpd starting",
+            metadata: [
+                "config": "\(options.config)", "allocator": "jemalloc \(Jemalloc.version ?? "not linked")",
+                "database": "\(config.string("database.url"))",
+            ])
+        let db = Database(info: config.connectInfo)
+        var license: TimescaleLicense?
+        do {
+            license = try await db.prepare(autoMigrate: config.bool("database.auto_migrate"), devices: config.devices, logger: logger)
+        } catch let e as SchemaError {
+            if case .database(let pg) = e, pg.connectionLost {
+                logger.warning("database unreachable at start; rows are spooled until it is back", metadata: ["error": "\(pg)"])
+            } else {
+                throw fail("\(e)")
+            }
+        }
+        let sink: Sink
+        do {
+            sink = try Sink(settings: config.sinkSettings, logger: logger)
+        } catch {
+            throw fail("\(error)")
+        }
+        let services: [any Service] = [
+            SinkService(sink: sink, timeout: .seconds(config.int("sink.shutdown_timeout_s"))),
+            MaintenanceService(
+                db: db, retention: config.retention, license: license,
+                interval: .seconds(config.int("retention.maintenance_interval_s")), logger: logger),
+            StatsService(sink: sink, interval: .seconds(config.int("stats.interval_s"))),
+        ]
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.notice("sotpd stopped")
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations and exit.")
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let config = try options.load()
+        let db = Database(info: config.connectInfo)
+        do {
+            let (from, to, license) = try await db.migrate()
+            print(from == to ? "schema is at version \(to) (TimescaleDB license: \(license.rawValue))"
+                : "schema migrated from version \(from) to \(to) (TimescaleDB license: \(license.rawValue))")
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+}
+
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate the configuration and print its effective values (secrets redacted).")
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let config = try options.load()
+        print(config.effective, terminator: "")
+    }
+}
