@@ -52,12 +52,13 @@ let package = Package(
             ]
         ),
 
-        // Tests mirror Sources.
+        // Tests mirror Sources; TestSupport reaches the real database the scripts start.
+        .target(name: "TestSupport", dependencies: ["Sink"], path: "Tests/TestSupport"),
         .testTarget(name: "CaptureTests", dependencies: ["Capture"]),
         .testTarget(name: "FlowTests", dependencies: ["Flow"]),
         .testTarget(name: "PollerTests", dependencies: ["Poller"]),
-        .testTarget(name: "SinkTests", dependencies: ["Sink"]),
-        .testTarget(name: "sotpdTests", dependencies: ["sotpd", "Sink"]),
+        .testTarget(name: "SinkTests", dependencies: ["Sink", "TestSupport"]),
+        .testTarget(name: "sotpdTests", dependencies: ["sotpd", "Sink", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -125,6 +125,17 @@ final class BatchQueue: @unchecked Sendable {
         }
     }
 
+    /// Empties the memory queue (at shutdown, after the spool took what it could).
+    func takeAllMemory() -> [Batch] {
+        locked {
+            defer {
+                memory.removeAll()
+                memoryBytes = 0
+            }
+            return memory
+        }
+    }
+
     // MARK: writers
 
     /// The oldest batch in memory or spool, waiting up to `wait` for one.

@@ -14,6 +14,12 @@ public struct PGError: Error, CustomStringConvertible, Sendable {
     /// True when the connection is no longer usable (lost, refused, or never made).
     public var connectionLost: Bool
 
+    public init(sqlstate: String?, message: String, connectionLost: Bool) {
+        self.sqlstate = sqlstate
+        self.message = message
+        self.connectionLost = connectionLost
+    }
+
     public var description: String {
         if let sqlstate { return "\(message) (SQLSTATE \(sqlstate))" }
         return message

@@ -348,8 +348,12 @@ public final class Sink: Sendable {
         let deadline = ContinuousClock.now + timeout
         queue.stop(deadline: deadline)
         queue.waitForWriters()
-        // Anything still in memory (the database stayed down): to the spool.
+        // Anything still in memory (the database stayed down): to the spool; what does not fit there is
+        // lost with the process, so it is counted and logged as dropped, never silently.
         spoolMemory()
+        for b in queue.takeAllMemory() {
+            drop(b, reason: "shutting down with the database unreachable and the spool full")
+        }
         let s = stats.snapshot()
         logger.notice(
             "sink stopped",

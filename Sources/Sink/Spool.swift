@@ -151,7 +151,8 @@ struct Spool: Sendable {
         let table = try r.string(Int(try r.u16()))
         let sql = try r.string(Int(try r.u32()))
         let len = try r.u64()
-        guard len <= UInt64(data.count - r.offset - 4) else { throw .corrupt(path: path, reason: "data length \(len) past the end") }
+        let room = data.count - r.offset - 4
+        guard room >= 0, len <= UInt64(room) else { throw .corrupt(path: path, reason: "data length \(len) past the end") }
         let tuplesRange = r.offset..<(r.offset + Int(len))
         r.offset += Int(len)
         let stored = try r.u32()
