@@ -47,3 +47,4 @@ struct cmsghdr *sotp_cmsg_firsthdr(struct msghdr *msg) { return CMSG_FIRSTHDR(ms
 struct cmsghdr *sotp_cmsg_nxthdr(struct msghdr *msg, struct cmsghdr *cmsg) { return CMSG_NXTHDR(msg, cmsg); }
 unsigned char *sotp_cmsg_data(struct cmsghdr *cmsg) { return CMSG_DATA(cmsg); }
 size_t sotp_cmsg_space(size_t len) { return CMSG_SPACE(len); }
+int sotp_current_cpu(void) { return sched_getcpu(); }

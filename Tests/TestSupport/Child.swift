@@ -7,7 +7,8 @@ public final class Child: @unchecked Sendable {
     let outputPath: String
     private var status: Int32?
 
-    /// Starts `path` with `args`, the current environment plus `env`; stdout and stderr go to a file.
+    /// Starts `path` with `args` and the current environment without its SOTP_* variables (so the
+    /// scripts' own settings cannot override a test's config), plus `env`; stdout and stderr go to a file.
     public init(_ path: String, _ args: [String], env: [String: String] = [:]) throws {
         outputPath = NSTemporaryDirectory() + "child-\(UInt64.random(in: 0...UInt64.max)).out"
         var actions = posix_spawn_file_actions_t()
@@ -16,7 +17,8 @@ public final class Child: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let environment = ProcessInfo.processInfo.environment.merging(env) { $1 }.map { "\($0.key)=\($0.value)" }
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SOTP_") }
+            .merging(env) { $1 }.map { "\($0.key)=\($0.value)" }
         let argv = ([path] + args).map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         defer {
@@ -32,11 +34,23 @@ public final class Child: @unchecked Sendable {
     /// Sends a signal.
     public func signal(_ sig: Int32) { kill(pid, sig) }
 
-    /// Waits for the child and returns its exit code (128 + signal when killed by one).
-    public func wait() -> Int32 {
+    /// Waits for the child and returns its exit code (128 + signal when killed by one). A child still
+    /// running after `timeout` seconds is killed (SIGKILL), so a test can never hang on one.
+    public func wait(timeout: Double = 120) -> Int32 {
         if let status { return status }
         var st: Int32 = 0
-        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let r = waitpid(pid, &st, WNOHANG)
+            if r == pid { break }
+            if r < 0 && errno != EINTR { break }
+            if Date() > deadline {
+                kill(pid, SIGKILL)
+                while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+                break
+            }
+            usleep(10_000)
+        }
         let code: Int32 = (st & 0x7F) == 0 ? (st >> 8) & 0xFF : 128 + (st & 0x7F)
         status = code
         return code

@@ -43,6 +43,8 @@ int sotp_sendmmsg(int fd, sotp_mmsghdr *vec, unsigned int vlen, int flags);
 int sotp_pin_current_thread(int cpu);
 /// Names the calling thread (shown by top -H); at most 15 bytes are kept.
 int sotp_set_thread_name(const char *name);
+/// The CPU the calling thread runs on now.
+int sotp_current_cpu(void);
 /// Number of CPUs this process may run on.
 int sotp_cpu_count(void);
 /// CMSG helpers, which are macros in C and so invisible to Swift.
