@@ -7,36 +7,6 @@ import ServiceLifecycle
 import Sink
 import Synchronization
 
-/// The 12 columns of the benchmark row: a flow record without the optional fields.
-let benchFlowColumns: [TableSpec.Column] = [
-    .init("time", .timestamptz), .init("exporter", .inet), .init("src_addr", .inet), .init("dst_addr", .inet),
-    .init("src_port", .int4), .init("dst_port", .int4), .init("protocol", .int2), .init("tcp_flags", .int2),
-    .init("packets", .int8), .init("bytes", .int8), .init("in_if", .int4), .init("out_if", .int4),
-]
-
-/// Encodes synthetic row `i` of a run starting at `base` (µs): unique `packets` (= i + 1), times spread
-/// over two hours so several 1-hour chunks are written, addresses and ports varied like real traffic.
-@inline(__always)
-func encodeBenchFlow(_ row: inout CopyBuffer, _ i: Int, base: Int64, total: Int) {
-    let x = UInt32(truncatingIfNeeded: i &* 2_654_435_761)
-    row.timestamptz(unixMicros: base + Int64(i) * 7_200_000_000 / Int64(max(total, 1)))
-    row.inet(ipv4: 0x7F00_0001 + UInt32(i % 8))
-    if i % 16 == 0 {
-        row.inet(ipv6High: 0x2001_0db8_0000_0000, low: UInt64(x))
-    } else {
-        row.inet(ipv4: 0x0A00_0000 | (x & 0x00FF_FFFF))
-    }
-    row.inet(ipv4: 0xC0A8_0000 | (x >> 16))
-    row.int4(Int32(1024 + x % 60000))
-    row.int4(Int32([53, 80, 443, 123, 22][i % 5]))
-    row.int2(Int16([6, 17, 6, 1][i % 4]))
-    row.int2(Int16(x & 0x3F))
-    row.int8(Int64(i) + 1)
-    row.int8(Int64(x % 1_500_000) + 40)
-    row.int4(Int32(x % 48) + 1)
-    row.int4(Int32((x >> 8) % 48) + 1)
-}
-
 /// SQL that creates the benchmark table as a hypertable with 1-hour chunks (like `flows`).
 func benchTableSQL(_ table: String) -> String {
     """
@@ -83,7 +53,7 @@ struct SinkLoad: AsyncParsableCommand {
         }
         let sink: Sink
         do { sink = try Sink(settings: config.sinkSettings, logger: logger) } catch { throw fail("\(error)") }
-        let load = LoadService(sink: sink, table: TableSpec(table, benchFlowColumns), rows: rows, base: base)
+        let load = LoadService(sink: sink, table: TableSpec(table, SyntheticFlows.columns), rows: rows, base: base)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
@@ -112,8 +82,8 @@ struct SinkLoad: AsyncParsableCommand {
         out.write(Data(CopyBuffer.fileHeader))
         var buf = CopyBuffer(capacity: 8 << 20)
         for i in 0..<rows {
-            buf.beginRow(fields: benchFlowColumns.count)
-            encodeBenchFlow(&buf, i, base: base, total: rows)
+            buf.beginRow(fields: SyntheticFlows.columns.count)
+            SyntheticFlows.encode(&buf, i, base: base, total: rows)
             if buf.bytes.count >= 4 << 20 {
                 out.write(Data(buf.bytes))
                 buf.removeAll()
@@ -148,7 +118,7 @@ final class LoadService: Service, Sendable {
                 await Task.yield()
             }
             let n = i, total = rows, base = base
-            guard sink.append(handle, { encodeBenchFlow(&$0, n, base: base, total: total) }) == .accepted else { break }
+            guard sink.append(handle, { SyntheticFlows.encode(&$0, n, base: base, total: total) }) == .accepted else { break }
             i += 1
             generated.store(i, ordering: .releasing)
         }
