@@ -16,7 +16,8 @@ BASE=1763683200000000   # fixed start (2025-11-21 00:00 UTC) so both sides write
 WORK=$(mktemp -d /tmp/sotp-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-swift build -c release --product sotpd 2>&1 | grep -E "error|Build complete" >&2
+swift build -c release --product sotpd >/tmp/sotp-build.log 2>&1 \
+    || { grep -E "error:" /tmp/sotp-build.log >&2; echo "sotp: build failed (full log: /tmp/sotp-build.log)" >&2; exit 1; }
 BIN=$(swift build -c release --show-bin-path)/sotpd
 cat > "$WORK/sotpd.toml" <<CFG
 [sink]

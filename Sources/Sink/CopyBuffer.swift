@@ -34,188 +34,231 @@ public enum ColumnType: String, Sendable, CaseIterable {
 }
 
 /// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01 00:00:00 UTC).
-let postgresEpochOffsetMicros: Int64 = 946_684_800_000_000
+@usableFromInline let postgresEpochOffsetMicros: Int64 = 946_684_800_000_000
 
 /// A growing buffer of binary COPY tuples (no file header or trailer: those are added when the batch is
 /// sent). Encoders append one field each; `beginRow` starts a tuple with its field count.
 ///
-/// The buffer is reused between batches, so in steady state appending rows does not allocate.
+/// This is the per-row hot path, so the storage is kept zero-filled past `count` and fields are stored
+/// in place (no per-field growth checks beyond one comparison), and the encoders are inlinable into the
+/// producers. The storage is reused between batches, so in steady state appending rows never allocates.
 public struct CopyBuffer: Sendable {
-    /// The encoded tuples.
-    public internal(set) var bytes: [UInt8]
+    /// The writable area: its `count` is the room, `_count` of it is used; writes store in place.
+    @usableFromInline var storage: [UInt8]
+    @usableFromInline var _count = 0
+    @usableFromInline var _rowCount = 0
+    @usableFromInline var _fieldsInRow = 0
+    /// Encoded bytes so far.
+    public var count: Int { _count }
     /// Tuples begun so far.
-    public internal(set) var rowCount: Int = 0
+    public var rowCount: Int { _rowCount }
     /// Fields written in the current tuple (checked against the table's column count).
-    public internal(set) var fieldsInRow: Int = 0
+    public var fieldsInRow: Int { _fieldsInRow }
 
-    /// An empty buffer with room for `capacity` bytes.
+    /// An empty buffer with room for `capacity` bytes before it grows.
     public init(capacity: Int = 0) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        storage = [UInt8](repeating: 0, count: max(capacity, 256))
     }
+
+    /// A copy of the encoded bytes.
+    public var bytes: [UInt8] { Array(storage[..<_count]) }
 
     /// Empties the buffer, keeping its storage.
     public mutating func removeAll() {
-        bytes.removeAll(keepingCapacity: true)
-        rowCount = 0
-        fieldsInRow = 0
+        _count = 0
+        _rowCount = 0
+        _fieldsInRow = 0
+    }
+
+    /// Hands over the encoded bytes (exactly `count` of them, with little spare capacity, so memory
+    /// accounting by byte count stays honest) and empties the buffer. A mostly-empty buffer (sealed by
+    /// age) is copied out and keeps its storage; a mostly-full one hands its storage over and gets a
+    /// new one of the same size.
+    mutating func take() -> [UInt8] {
+        let out: [UInt8]
+        if _count * 2 < storage.count {
+            out = Array(storage[..<_count])
+        } else {
+            var full = [UInt8](repeating: 0, count: storage.count)
+            swap(&full, &storage)
+            full.removeSubrange(_count...)
+            out = full
+        }
+        removeAll()
+        return out
     }
 
     /// Starts a tuple of `fields` columns.
+    @inlinable
     public mutating func beginRow(fields: Int) {
-        appendBE(Int16(truncatingIfNeeded: fields))
-        rowCount += 1
-        fieldsInRow = 0
+        reserve(2)
+        put(Int16(truncatingIfNeeded: fields))
+        _rowCount += 1
+        _fieldsInRow = 0
     }
 
-    // MARK: raw appends
+    // MARK: raw stores
 
-    @inline(__always)
-    mutating func appendBE<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+    /// Makes room for `n` more bytes.
+    @inlinable @inline(__always)
+    mutating func reserve(_ n: Int) {
+        if _count + n > storage.count { grow(n) }
+    }
+
+    @usableFromInline
+    mutating func grow(_ n: Int) {
+        storage += [UInt8](repeating: 0, count: max(n, storage.count))
+    }
+
+    /// Stores `value` big-endian at the end; room must have been reserved.
+    @inlinable @inline(__always)
+    mutating func put<T: FixedWidthInteger>(_ value: T) {
+        let at = _count
+        unsafe storage.withUnsafeMutableBytes { unsafe $0.storeBytes(of: value.bigEndian, toByteOffset: at, as: T.self) }
+        _count = at + MemoryLayout<T>.size
+    }
+
+    /// Stores raw bytes at the end, reserving room for them.
+    @usableFromInline
+    mutating func putBytes<Bytes: Collection<UInt8>>(_ v: Bytes) {
+        let n = v.count
+        reserve(n)
+        let at = _count
+        storage.replaceSubrange(at..<(at + n), with: v)
+        _count = at + n
+    }
+
+    /// A field's length word, with room reserved for the value that follows.
+    @inlinable @inline(__always)
+    mutating func fieldHeader(length: Int, reserving value: Int) {
+        reserve(4 + value)
+        put(Int32(truncatingIfNeeded: length))
+        _fieldsInRow += 1
     }
 
     @inline(__always)
     mutating func fieldHeader(length: Int) {
-        appendBE(Int32(truncatingIfNeeded: length))
-        fieldsInRow += 1
+        fieldHeader(length: length, reserving: max(length, 0))
+    }
+
+    /// A fixed-size field: length word and big-endian value in one reservation.
+    @inlinable @inline(__always)
+    mutating func fixed<T: FixedWidthInteger>(_ value: T) {
+        fieldHeader(length: MemoryLayout<T>.size, reserving: MemoryLayout<T>.size)
+        put(value)
     }
 
     // MARK: one encoder per column type
 
     /// SQL NULL, for a column of any type.
-    public mutating func null() { fieldHeader(length: -1) }
+    @inlinable
+    public mutating func null() { fieldHeader(length: -1, reserving: 0) }
 
     /// `bool`: one byte, 0 or 1.
-    public mutating func bool(_ v: Bool) {
-        fieldHeader(length: 1)
-        bytes.append(v ? 1 : 0)
-    }
+    @inlinable
+    public mutating func bool(_ v: Bool) { fixed(UInt8(v ? 1 : 0)) }
 
     /// `int2`: big-endian 16-bit.
-    public mutating func int2(_ v: Int16) {
-        fieldHeader(length: 2)
-        appendBE(v)
-    }
+    @inlinable
+    public mutating func int2(_ v: Int16) { fixed(v) }
 
     /// `int4`: big-endian 32-bit.
-    public mutating func int4(_ v: Int32) {
-        fieldHeader(length: 4)
-        appendBE(v)
-    }
+    @inlinable
+    public mutating func int4(_ v: Int32) { fixed(v) }
 
     /// `int8`: big-endian 64-bit.
-    public mutating func int8(_ v: Int64) {
-        fieldHeader(length: 8)
-        appendBE(v)
-    }
+    @inlinable
+    public mutating func int8(_ v: Int64) { fixed(v) }
 
     /// `float4`: IEEE 754 single, big-endian bit pattern (NaN and infinities pass through).
-    public mutating func float4(_ v: Float) {
-        fieldHeader(length: 4)
-        appendBE(v.bitPattern)
-    }
+    @inlinable
+    public mutating func float4(_ v: Float) { fixed(v.bitPattern) }
 
     /// `float8`: IEEE 754 double, big-endian bit pattern.
-    public mutating func float8(_ v: Double) {
-        fieldHeader(length: 8)
-        appendBE(v.bitPattern)
-    }
+    @inlinable
+    public mutating func float8(_ v: Double) { fixed(v.bitPattern) }
 
     /// `text` (also varchar): the UTF-8 bytes. PostgreSQL rejects NUL bytes in text (SQLSTATE 22021);
     /// such a row is isolated into the dead-letter table by the sink, not silently altered.
     public mutating func text(_ v: String) {
         var s = v
-        s.withUTF8 { utf8 in
-            fieldHeader(length: utf8.count)
-            bytes.append(contentsOf: utf8)
+        unsafe s.withUTF8 { utf8 in
+            fieldHeader(length: utf8.count, reserving: 0)
+            unsafe putBytes(utf8)
         }
     }
 
     /// `text` from bytes already known to be UTF-8 (e.g. a slice of a syslog packet); PostgreSQL checks
     /// the encoding and rejects invalid sequences (SQLSTATE 22021).
     public mutating func text<Bytes: Collection<UInt8>>(utf8 v: Bytes) {
-        fieldHeader(length: v.count)
-        bytes.append(contentsOf: v)
+        fieldHeader(length: v.count, reserving: 0)
+        putBytes(v)
     }
 
     /// `bytea`: the raw bytes.
     public mutating func bytea<Bytes: Collection<UInt8>>(_ v: Bytes) {
-        fieldHeader(length: v.count)
-        bytes.append(contentsOf: v)
+        fieldHeader(length: v.count, reserving: 0)
+        putBytes(v)
     }
 
     /// `timestamptz` from microseconds since the Unix epoch (UTC). `Int64.max` and `Int64.min` are
     /// written as PostgreSQL's `infinity` and `-infinity`.
+    @inlinable
     public mutating func timestamptz(unixMicros v: Int64) {
-        fieldHeader(length: 8)
-        if v == .max || v == .min {
-            appendBE(v)
-        } else {
-            appendBE(v &- postgresEpochOffsetMicros)
-        }
+        fixed(v == .max || v == .min ? v : v &- postgresEpochOffsetMicros)
     }
 
     /// `inet` holding an IPv4 address (`v` in host order, e.g. 0x7F000001 for 127.0.0.1) with a
     /// prefix length of 0…32 (32 for a host address).
+    @inlinable
     public mutating func inet(ipv4 v: UInt32, prefix: UInt8 = 32) {
         // inet_send: family (PGSQL_AF_INET = AF_INET + 0 = 2), bits, is_cidr, address length, address.
-        fieldHeader(length: 8)
-        bytes.append(2)
-        bytes.append(prefix)
-        bytes.append(0)
-        bytes.append(4)
-        appendBE(v)
+        fieldHeader(length: 8, reserving: 8)
+        put(UInt32(0x0200_0004) | UInt32(prefix) << 16)
+        put(v)
     }
 
     /// `inet` holding an IPv6 address as two host-order halves (`high` is the first 8 bytes on the
     /// wire) with a prefix length of 0…128.
     public mutating func inet(ipv6High high: UInt64, low: UInt64, prefix: UInt8 = 128) {
         // PGSQL_AF_INET6 = AF_INET + 1 = 3 (not the platform's AF_INET6).
-        fieldHeader(length: 20)
-        bytes.append(3)
-        bytes.append(prefix)
-        bytes.append(0)
-        bytes.append(16)
-        appendBE(high)
-        appendBE(low)
+        fieldHeader(length: 20, reserving: 20)
+        put(UInt32(0x0300_0010) | UInt32(prefix) << 16)
+        put(high)
+        put(low)
     }
 
     /// `inet` from 4 or 16 network-order address bytes; any other length is a programmer error.
     public mutating func inet<Bytes: Collection<UInt8>>(bytes address: Bytes) {
         precondition(address.count == 4 || address.count == 16, "inet needs 4 or 16 bytes, got \(address.count)")
         let v6 = address.count == 16
-        fieldHeader(length: 4 + address.count)
-        bytes.append(v6 ? 3 : 2)
-        bytes.append(v6 ? 128 : 32)
-        bytes.append(0)
-        bytes.append(UInt8(address.count))
-        bytes.append(contentsOf: address)
+        fieldHeader(length: 4 + address.count, reserving: 4)
+        put(v6 ? UInt32(0x0380_0010) : UInt32(0x0220_0004))
+        putBytes(address)
     }
 
     /// `macaddr` from the low 48 bits of `v` (0x0011_2233_4455 is 00:11:22:33:44:55).
     public mutating func macaddr(_ v: UInt64) {
-        fieldHeader(length: 6)
-        for shift in stride(from: 40, through: 0, by: -8) {
-            bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift)))
-        }
+        fieldHeader(length: 6, reserving: 6)
+        put(UInt16(truncatingIfNeeded: v >> 32))
+        put(UInt32(truncatingIfNeeded: v))
     }
 
     /// `uuid` from its 16 bytes as two host-order halves.
     public mutating func uuid(high: UInt64, low: UInt64) {
-        fieldHeader(length: 16)
-        appendBE(high)
-        appendBE(low)
+        fieldHeader(length: 16, reserving: 16)
+        put(high)
+        put(low)
     }
 
     /// `jsonb` from JSON text: version byte 1, then the text. PostgreSQL validates it (invalid JSON is
     /// SQLSTATE 22P02 and goes to the dead-letter table).
     public mutating func jsonb(_ json: String) {
         var s = json
-        s.withUTF8 { utf8 in
-            fieldHeader(length: utf8.count + 1)
-            bytes.append(1)
-            bytes.append(contentsOf: utf8)
+        unsafe s.withUTF8 { utf8 in
+            fieldHeader(length: utf8.count + 1, reserving: 1)
+            put(UInt8(1))
+            unsafe putBytes(utf8)
         }
     }
 
@@ -224,32 +267,32 @@ public struct CopyBuffer: Sendable {
     /// A one-dimensional array whose elements are written by `elements`, one encoder call each (or
     /// `null()`); `elementType` is the element's scalar type and `count` how many `elements` writes.
     public mutating func array(of elementType: ColumnType, count: Int, _ elements: (inout CopyBuffer) -> Void) {
-        let start = bytes.count
-        fieldHeader(length: 0)  // patched below
+        let start = self._count
+        fieldHeader(length: 0, reserving: 20)  // length patched below
         let outerFields = fieldsInRow
-        appendBE(Int32(count == 0 ? 0 : 1))  // ndim (an empty array has no dimensions)
-        let hasNullAt = bytes.count
-        appendBE(Int32(0))  // has-null flag, patched below
-        appendBE(Int32(bitPattern: elementType.oid))
+        put(Int32(count == 0 ? 0 : 1))  // ndim (an empty array has no dimensions)
+        let hasNullAt = self._count
+        put(Int32(0))  // has-null flag, patched below
+        put(Int32(bitPattern: elementType.oid))
         if count > 0 {
-            appendBE(Int32(truncatingIfNeeded: count))
-            appendBE(Int32(1))  // lower bound
+            put(Int32(truncatingIfNeeded: count))
+            put(Int32(1))  // lower bound
         }
-        let elementsStart = bytes.count
-        fieldsInRow = 0
+        let elementsStart = self._count
+        _fieldsInRow = 0
         elements(&self)
         precondition(fieldsInRow == count, "array declared \(count) elements, wrote \(fieldsInRow)")
-        fieldsInRow = outerFields
+        _fieldsInRow = outerFields
         // Scan the element headers for NULLs (-1 lengths) to set the flag array_recv expects.
         var offset = elementsStart
         var hasNull = false
-        while offset < bytes.count {
+        while offset < self._count {
             let len = readBE(Int32.self, at: offset)
             offset += 4
             if len < 0 { hasNull = true } else { offset += Int(len) }
         }
         if hasNull { patchBE(Int32(1), at: hasNullAt) }
-        patchBE(Int32(truncatingIfNeeded: bytes.count - start - 4), at: start)
+        patchBE(Int32(truncatingIfNeeded: self._count - start - 4), at: start)
     }
 
     /// `int8[]` (NULL elements allowed).
@@ -285,7 +328,7 @@ public struct CopyBuffer: Sendable {
     func readBE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
         var v: T = 0
         for i in 0..<MemoryLayout<T>.size {
-            v = (v << 8) | T(bytes[offset + i])
+            v = (v << 8) | T(storage[offset + i])
         }
         return v
     }
@@ -293,7 +336,7 @@ public struct CopyBuffer: Sendable {
     mutating func patchBE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
         let size = MemoryLayout<T>.size
         for i in 0..<size {
-            bytes[offset + i] = UInt8(truncatingIfNeeded: value >> T((size - 1 - i) * 8))
+            storage[offset + i] = UInt8(truncatingIfNeeded: value >> T((size - 1 - i) * 8))
         }
     }
 }

@@ -70,7 +70,6 @@ public final class Sink: Sendable {
     let tables = Mutex<[String: SinkTable]>([:])
     let closed = Atomic<Bool>(false)
     let started = Atomic<Bool>(false)
-    let freeBuffers = Mutex<[[UInt8]]>([])
 
     /// Opens the spool (creating its directory) and indexes what an earlier run left in it. Writers start
     /// with `start()`.
@@ -102,6 +101,7 @@ public final class Sink: Sendable {
                 precondition(existing.spec == spec, "table \(spec.name) registered with two different column lists")
                 return existing
             }
+            // Room for a full batch up front: the buffer then never grows while rows are appended.
             let handle = SinkTable(spec: spec, capacity: settings.batchBytes + (64 << 10))
             t[spec.name] = handle
             return handle
@@ -134,14 +134,14 @@ public final class Sink: Sendable {
             return .closed
         }
         let rows = settings.batchRows, bytes = settings.batchBytes
-        let sealed: OpenBatch? = table.open.withLock { open in
+        let sealed: Sealed? = table.open.withLock { open in
             if open.buffer.rowCount == 0 { open.openedAt = .now }
             open.buffer.beginRow(fields: table.columnCount)
             encode(&open.buffer)
             precondition(
                 open.buffer.fieldsInRow == table.columnCount,
                 "\(table.spec.name): row has \(open.buffer.fieldsInRow) fields, table has \(table.columnCount)")
-            if open.buffer.rowCount >= rows || open.buffer.bytes.count >= bytes {
+            if open.buffer.rowCount >= rows || open.buffer.count >= bytes {
                 return takeOpen(&open)
             }
             return nil
@@ -164,28 +164,27 @@ public final class Sink: Sendable {
         }
     }
 
-    private func takeOpen(_ open: inout OpenBatch) -> OpenBatch {
-        let fresh = freeBuffers.withLock { $0.popLast() }
-        var next = CopyBuffer(capacity: 0)
-        if var fresh {
-            fresh.removeAll(keepingCapacity: true)
-            next.bytes = fresh
-        } else {
-            next.bytes.reserveCapacity(settings.batchBytes + (64 << 10))
-        }
-        let taken = open
-        open = OpenBatch(buffer: next, openedAt: nil)
-        return taken
+    /// Takes the open batch's tuples, leaving the table an empty buffer.
+    private func takeOpen(_ open: inout OpenBatch) -> Sealed {
+        let rows = open.buffer.rowCount
+        let tuples = open.buffer.take()
+        open.openedAt = nil
+        return Sealed(rows: rows, tuples: tuples)
+    }
+
+    struct Sealed {
+        var rows: Int
+        var tuples: [UInt8]
     }
 
     /// Hands a full or old batch to memory or the spool.
-    private func seal(_ table: SinkTable, _ open: OpenBatch) {
-        let rows = open.buffer.rowCount
+    private func seal(_ table: SinkTable, _ sealed: Sealed) {
+        let rows = sealed.rows
         guard rows > 0 else { return }
         stats.add(stats.rowsAccepted, rows)
         let batch = Batch(
             seq: 0, batchID: Int64.random(in: .min ... .max), table: table.spec.name, copySQL: table.spec.copySQL,
-            rows: rows, tuples: open.buffer.bytes)
+            rows: rows, tuples: sealed.tuples)
         switch queue.route(batch, memoryLimit: settings.memoryBytes, spoolLimit: settings.spoolMaxBytes) {
         case .memory:
             break
@@ -204,7 +203,6 @@ public final class Sink: Sendable {
                 seq: b.seq, batchID: b.batchID, table: b.table, copySQL: b.copySQL, rows: b.rows, tuples: b.tuples[...])
             queue.spooled(entry, reserved: b.tuples.count)
             stats.add(stats.rowsSpooled, b.rows)
-            recycle(b.tuples)
         } catch {
             stats.add(stats.spoolWriteErrors, 1)
             limiter.log(logger, .error, "spool-write", "spool write failed: \(error)")
@@ -217,11 +215,6 @@ public final class Sink: Sendable {
     private func drop(_ b: Batch, reason: String) {
         stats.add(stats.rowsDropped, b.rows)
         limiter.log(logger, .error, "drop", "dropped \(b.rows) rows for \(b.table): \(reason)")
-    }
-
-    func recycle(_ buffer: [UInt8]) {
-        guard buffer.capacity >= settings.batchBytes else { return }
-        freeBuffers.withLock { if $0.count < 2 * max(1, settings.writers) { $0.append(buffer) } }
     }
 
     // MARK: flusher
@@ -241,7 +234,7 @@ public final class Sink: Sendable {
         let now = ContinuousClock.now
         let handles = tables.withLock { Array($0.values) }
         for t in handles {
-            let sealed: OpenBatch? = t.open.withLock { open in
+            let sealed: Sealed? = t.open.withLock { open in
                 guard let at = open.openedAt, open.buffer.rowCount > 0, now - at >= age else { return nil }
                 return takeOpen(&open)
             }
@@ -312,8 +305,6 @@ public final class Sink: Sendable {
                 if case .spool(let entry) = work {
                     stats.add(stats.rowsReplayed, outcome.written)
                     spool.remove(entry.path)
-                } else {
-                    recycle(batch.tuples)
                 }
                 queue.finished(work)
             } catch {

@@ -84,7 +84,7 @@ struct SinkLoad: AsyncParsableCommand {
         for i in 0..<rows {
             buf.beginRow(fields: SyntheticFlows.columns.count)
             SyntheticFlows.encode(&buf, i, base: base, total: rows)
-            if buf.bytes.count >= 4 << 20 {
+            if buf.count >= 4 << 20 {
                 out.write(Data(buf.bytes))
                 buf.removeAll()
             }

@@ -158,7 +158,7 @@ struct SinkTests {
     @Test(.timeLimit(.minutes(3)))
     func databaseStoppedMidStreamLosesNothingAndDuplicatesNothing() throws {
         // A server of its own, so stopping it does not disturb the other tests.
-        let instance = "sinktest-restart-\(getpid())", port = 55_433
+        let instance = "sinktest-restart-\(getpid())", port = TestDB.freePort()
         let started = try TestDB.tsdb(["start"], instance: instance, port: port)
         #expect(started.status == 0, "\(started.output)")
         defer { _ = try? TestDB.tsdb(["destroy"], instance: instance, port: port) }

@@ -69,6 +69,19 @@ public enum TestDB {
         try run(repoRoot + "/scripts/tsdb", args, env: ["SOTP_TSDB_INSTANCE": instance, "SOTP_TSDB_PORT": String(port)])
     }
 
+    /// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it).
+    public static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
     /// The single value of a one-row, one-column query.
     public static func scalar(_ conn: borrowing PGConnection, _ sql: String, _ params: [String?] = []) throws -> String? {
         try conn.query(sql, params).first?.first ?? nil
