@@ -35,27 +35,32 @@ PSQL=(psql -X -q -h 127.0.0.1 -p "${SOTP_TSDB_PORT:-55432}" -U sotp -d sotp -v O
 echo "rows per run: $ROWS ($(du -h "$WORK/rows.copy" | cut -f1) of binary COPY data), rounds: $ROUNDS" >&2
 
 now() { date +%s.%N; }
+# Each timed run starts from the same state: empty table, then a CHECKPOINT so that no run pays for the
+# previous one's dirty pages. The order alternates between rounds.
+fresh() { "${PSQL[@]}" -c "TRUNCATE $TABLE" -c "CHECKPOINT" >/dev/null; }
+check() { n=$("${PSQL[@]}" -tA -c "SELECT count(*) FROM $TABLE"); [ "$n" = "$ROWS" ] || { echo "$1 stored $n rows, expected $ROWS" >&2; exit 1; }; }
+run_psql() {
+    fresh; local t0 t1; t0=$(now)
+    "${PSQL[@]}" -c "\\copy $TABLE ($COLS) FROM '$WORK/rows.copy' WITH (FORMAT binary)"
+    t1=$(now); check psql
+    psql_rates+=("$(echo "$ROWS / ($t1 - $t0)" | bc -l)")
+}
+run_sotp() {
+    fresh; local t0 t1; t0=$(now)
+    "$BIN" sink-load --config "$WORK/sotpd.toml" --rows "$ROWS" --table "$TABLE" --base-micros "$BASE" >"$WORK/sotp.json"
+    t1=$(now); check sotpd
+    sotp_rates+=("$(echo "$ROWS / ($t1 - $t0)" | bc -l)")
+}
 psql_rates=() sotp_rates=()
 for r in $(seq 1 "$ROUNDS"); do
-    "${PSQL[@]}" -c "TRUNCATE $TABLE" >/dev/null
-    t0=$(now)
-    "${PSQL[@]}" -c "\\copy $TABLE ($COLS) FROM '$WORK/rows.copy' WITH (FORMAT binary)"
-    t1=$(now)
-    n=$("${PSQL[@]}" -tA -c "SELECT count(*) FROM $TABLE")
-    [ "$n" = "$ROWS" ] || { echo "psql stored $n rows, expected $ROWS" >&2; exit 1; }
-    psql_rates+=("$(echo "$ROWS / ($t1 - $t0)" | bc -l)")
-
-    "${PSQL[@]}" -c "TRUNCATE $TABLE" >/dev/null
-    t0=$(now)
-    "$BIN" sink-load --config "$WORK/sotpd.toml" --rows "$ROWS" --table "$TABLE" --base-micros "$BASE" >"$WORK/sotp.json"
-    t1=$(now)
-    n=$("${PSQL[@]}" -tA -c "SELECT count(*) FROM $TABLE")
-    [ "$n" = "$ROWS" ] || { echo "sotpd stored $n rows, expected $ROWS" >&2; exit 1; }
-    sotp_rates+=("$(echo "$ROWS / ($t1 - $t0)" | bc -l)")
+    if [ $((r % 2)) = 1 ]; then run_psql; run_sotp; else run_sotp; run_psql; fi
     printf 'round %d: psql %.0f rows/s, sotpd %.0f rows/s\n' "$r" "${psql_rates[-1]}" "${sotp_rates[-1]}" >&2
 done
 "${PSQL[@]}" -c "DROP TABLE $TABLE" >/dev/null
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 mp=$(median "${psql_rates[@]}") ms=$(median "${sotp_rates[@]}")
-printf 'median: psql \\copy %.0f rows/s, sotpd sink %.0f rows/s, ratio %.2f\n' "$mp" "$ms" "$(echo "$ms / $mp" | bc -l)"
+ratios=()
+for i in "${!psql_rates[@]}"; do ratios+=("$(echo "${sotp_rates[$i]} / ${psql_rates[$i]}" | bc -l)"); done
+printf 'median: psql \\copy %.0f rows/s, sotpd sink %.0f rows/s, ratio of medians %.2f, median of round ratios %.2f (writers=%s)\n' \
+    "$mp" "$ms" "$(echo "$ms / $mp" | bc -l)" "$(median "${ratios[@]}")" "${SOTP_SINK_WRITERS:-2}"
