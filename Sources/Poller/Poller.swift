@@ -4,4 +4,4 @@
 import CNetSNMP
 
 /// The net-snmp library version this build links, for the start-up log.
-public var netSNMPVersion: String { String(cString: netsnmp_get_version()) }
+public var netSNMPVersion: String { unsafe String(cString: netsnmp_get_version()) }

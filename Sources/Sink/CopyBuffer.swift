@@ -182,7 +182,7 @@ public struct CopyBuffer: Sendable {
     /// such a row is isolated into the dead-letter table by the sink, not silently altered.
     public mutating func text(_ v: String) {
         var s = v
-        unsafe s.withUTF8 { utf8 in
+        s.withUTF8 { utf8 in
             fieldHeader(length: utf8.count, reserving: 0)
             unsafe putBytes(utf8)
         }
@@ -255,7 +255,7 @@ public struct CopyBuffer: Sendable {
     /// SQLSTATE 22P02 and goes to the dead-letter table).
     public mutating func jsonb(_ json: String) {
         var s = json
-        unsafe s.withUTF8 { utf8 in
+        s.withUTF8 { utf8 in
             fieldHeader(length: utf8.count + 1, reserving: 1)
             put(UInt8(1))
             unsafe putBytes(utf8)

@@ -58,8 +58,8 @@ public struct PGConnectInfo: Sendable {
     }
 }
 
-/// Owns one `PGconn`; closed when the owner goes away.
-public struct PGConnection: ~Copyable {
+/// Owns one `PGconn`; closed when the owner goes away. The pointer never escapes, so the type is safe to use.
+@safe public struct PGConnection: ~Copyable {
     let conn: OpaquePointer
 
     /// Connects; throws with libpq's message when the server cannot be reached or refuses.
@@ -74,11 +74,11 @@ public struct PGConnection: ~Copyable {
             ("keepalives_count", "3"), ("tcp_user_timeout", "30000"),
         ]
         if let pw = info.password { pairs.append(("password", pw)) }
-        let keys = pairs.map { unsafe strdup($0.0) }
-        let values = pairs.map { unsafe strdup($0.1) }
+        let keys = unsafe pairs.map { unsafe strdup($0.0) }
+        let values = unsafe pairs.map { unsafe strdup($0.1) }
         defer {
-            for p in keys { unsafe free(p) }
-            for p in values { unsafe free(p) }
+            for unsafe p in unsafe keys { unsafe free(p) }
+            for unsafe p in unsafe values { unsafe free(p) }
         }
         let kp: [UnsafePointer<CChar>?] = unsafe keys.map { unsafe UnsafePointer($0) } + [nil]
         let vp: [UnsafePointer<CChar>?] = unsafe values.map { unsafe UnsafePointer($0) } + [nil]
@@ -92,7 +92,7 @@ public struct PGConnection: ~Copyable {
         }
         // Server NOTICEs ("already exists, skipping") are not errors; keep them off stderr.
         unsafe PQsetNoticeProcessor(c, { _, _ in }, nil)
-        conn = c
+        unsafe conn = c
     }
 
     deinit { unsafe PQfinish(conn) }
@@ -104,17 +104,17 @@ public struct PGConnection: ~Copyable {
     public func execute(_ sql: String) throws(PGError) {
         let res = unsafe PQexec(conn, sql)
         defer { unsafe PQclear(res) }
-        try check(res, expect: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
+        try unsafe check(res, expect: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
     }
 
     /// Runs a query with text parameters and returns its rows as text (nil for SQL NULL).
     public func query(_ sql: String, _ params: [String?] = []) throws(PGError) -> [[String?]] {
-        let copies = params.map { p in p.map { unsafe strdup($0) } ?? nil }
-        defer { for p in copies { unsafe free(p) } }
+        let copies = unsafe params.map { p in unsafe p.map { unsafe strdup($0) } ?? nil }
+        defer { for unsafe p in unsafe copies { unsafe free(p) } }
         let ptrs: [UnsafePointer<CChar>?] = unsafe copies.map { unsafe $0.map { unsafe UnsafePointer($0) } }
         let res = unsafe PQexecParams(conn, sql, Int32(params.count), nil, ptrs, nil, nil, 0)
         defer { unsafe PQclear(res) }
-        try check(res, expect: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
+        try unsafe check(res, expect: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
         var rows: [[String?]] = []
         let n = unsafe PQntuples(res), m = unsafe PQnfields(res)
         rows.reserveCapacity(Int(n))
@@ -135,8 +135,8 @@ public struct PGConnection: ~Copyable {
     /// Runs a statement whose parameters are text, and then one `bytea` sent as raw bytes (binary
     /// format), which is how the dead-letter table keeps a rejected row exactly as it was.
     public func execute(_ sql: String, text: [String?], bytea: [UInt8]) throws(PGError) {
-        let copies = text.map { p in p.map { unsafe strdup($0) } ?? nil }
-        defer { for p in copies { unsafe free(p) } }
+        let copies = unsafe text.map { p in unsafe p.map { unsafe strdup($0) } ?? nil }
+        defer { for unsafe p in unsafe copies { unsafe free(p) } }
         let count = text.count + 1
         var formats = [Int32](repeating: 0, count: count)
         formats[count - 1] = 1
@@ -150,7 +150,7 @@ public struct PGConnection: ~Copyable {
             return unsafe PQexecParams(conn, sql, Int32(count), nil, ptrs, lengths, formats, 0)
         }
         defer { unsafe PQclear(res) }
-        try check(res, expect: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
+        try unsafe check(res, expect: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
     }
 
     /// Sends `COPY … FROM STDIN (FORMAT binary)` followed by the header, the tuples and the trailer, and
@@ -160,7 +160,7 @@ public struct PGConnection: ~Copyable {
         let startStatus = unsafe PQresultStatus(start)
         if startStatus != PGRES_COPY_IN {
             defer { unsafe PQclear(start) }
-            try check(start, expect: [PGRES_COPY_IN])
+            try unsafe check(start, expect: [PGRES_COPY_IN])
         }
         unsafe PQclear(start)
         var failed = false
@@ -183,7 +183,7 @@ public struct PGConnection: ~Copyable {
         var firstError: PGError?
         while let res = unsafe PQgetResult(conn) {
             if firstError == nil {
-                do throws(PGError) { try check(res, expect: [PGRES_COMMAND_OK]) } catch { firstError = error }
+                do throws(PGError) { try unsafe check(res, expect: [PGRES_COMMAND_OK]) } catch { firstError = error }
             }
             unsafe PQclear(res)
         }

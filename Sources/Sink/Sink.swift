@@ -199,8 +199,7 @@ public final class Sink: Sendable {
     /// it in memory if there is room, else drops and counts it.
     func spoolBatch(_ b: Batch) {
         do {
-            let entry = try spool.write(
-                seq: b.seq, batchID: b.batchID, table: b.table, copySQL: b.copySQL, rows: b.rows, tuples: b.tuples[...])
+            let entry = try spool.write(b)
             queue.spooled(entry, reserved: b.tuples.count)
             stats.add(stats.rowsSpooled, b.rows)
         } catch {
@@ -281,9 +280,7 @@ public final class Sink: Sendable {
                 batch = b
             case .spool(let entry):
                 do {
-                    let s = try spool.read(path: entry.path, seq: entry.seq)
-                    batch = Batch(
-                        seq: s.seq, batchID: s.batchID, table: s.table, copySQL: s.copySQL, rows: s.rows, tuples: s.tuples)
+                    batch = try spool.read(path: entry.path, seq: entry.seq)
                 } catch {
                     stats.add(stats.spoolCorruptFiles, 1)
                     logger.error("spool file unreadable, moved to corrupt/", metadata: ["error": "\(error)"])

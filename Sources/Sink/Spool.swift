@@ -28,20 +28,10 @@ enum SpoolError: Error, CustomStringConvertible {
 
     var description: String {
         switch self {
-        case let .io(op, path, e): "spool: \(op) \(path): \(String(cString: strerror(e)))"
+        case let .io(op, path, e): "spool: \(op) \(path): \(unsafe String(cString: strerror(e)))"
         case let .corrupt(path, reason): "spool: \(path) is corrupt: \(reason)"
         }
     }
-}
-
-/// A batch read back from the spool.
-struct SpooledBatch {
-    var seq: UInt64
-    var batchID: Int64
-    var table: String
-    var copySQL: String
-    var rows: Int
-    var tuples: [UInt8]
 }
 
 /// File operations on the spool directory; the index of what is in it lives in the sink's queue.
@@ -79,7 +69,7 @@ struct Spool: Sendable {
             }
             let full = "\(dir)/\(name)"
             if name.hasSuffix(".tmp") {
-                unlink(full)
+                unsafe unlink(full)
                 continue
             }
             guard name.hasSuffix(".spool"), let seq = UInt64(name.dropLast(6)) else { continue }
@@ -95,12 +85,13 @@ struct Spool: Sendable {
         return (entries, corrupt)
     }
 
-    /// Writes a batch to `seq`'s file and returns its index entry.
-    func write(seq: UInt64, batchID: Int64, table: String, copySQL: String, rows: Int, tuples: ArraySlice<UInt8>) throws(SpoolError) -> SpoolEntry {
+    /// Writes a batch to its sequence number's file and returns its index entry.
+    func write(_ b: Batch) throws(SpoolError) -> SpoolEntry {
+        let (seq, table, copySQL, rows, tuples) = (b.seq, b.table, b.copySQL, b.rows, b.tuples[...])
         var head: [UInt8] = Self.magic
         head.reserveCapacity(64 + table.utf8.count + copySQL.utf8.count)
         appendBE(&head, seq)
-        appendBE(&head, UInt64(bitPattern: batchID))
+        appendBE(&head, UInt64(bitPattern: b.batchID))
         appendBE(&head, UInt32(rows))
         appendBE(&head, UInt16(table.utf8.count))
         head.append(contentsOf: table.utf8)
@@ -115,7 +106,7 @@ struct Spool: Sendable {
 
         let final = path(seq: seq)
         let tmp = final + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = unsafe open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .io(op: "open", path: tmp, errno: errno) }
         do throws(SpoolError) {
             try writeAll(fd, head[...], tmp)
@@ -124,13 +115,13 @@ struct Spool: Sendable {
             if fsync == .always, Glibc.fsync(fd) != 0 { throw .io(op: "fsync", path: tmp, errno: errno) }
         } catch {
             close(fd)
-            unlink(tmp)
+            unsafe unlink(tmp)
             throw error
         }
         close(fd)
-        guard rename(tmp, final) == 0 else {
+        guard unsafe rename(tmp, final) == 0 else {
             let e = errno
-            unlink(tmp)
+            unsafe unlink(tmp)
             throw .io(op: "rename", path: final, errno: e)
         }
         if fsync == .always { syncDir() }
@@ -138,7 +129,7 @@ struct Spool: Sendable {
     }
 
     /// Reads and verifies one spool file.
-    func read(path: String, seq: UInt64) throws(SpoolError) -> SpooledBatch {
+    func read(path: String, seq: UInt64) throws(SpoolError) -> Batch {
         let data = try readFile(path)
         var r = Reader(bytes: data, path: path)
         guard data.count >= 8 + 8 + 8 + 4 + 2 + 4 + 8 + 4 else { throw .corrupt(path: path, reason: "only \(data.count) bytes") }
@@ -160,22 +151,22 @@ struct Spool: Sendable {
         crc.update(data[0..<tuplesRange.upperBound])
         guard crc.value == stored else { throw .corrupt(path: path, reason: "checksum mismatch") }
         guard r.offset == data.count else { throw .corrupt(path: path, reason: "\(data.count - r.offset) trailing bytes") }
-        return SpooledBatch(seq: seq, batchID: id, table: table, copySQL: sql, rows: rows, tuples: Array(data[tuplesRange]))
+        return Batch(seq: seq, batchID: id, table: table, copySQL: sql, rows: rows, tuples: Array(data[tuplesRange]))
     }
 
     func remove(_ path: String) {
-        unlink(path)
+        unsafe unlink(path)
         if fsync == .always { syncDir() }
     }
 
     /// Moves a file that cannot be replayed to `corrupt/`, where an operator can look at it.
     func quarantine(_ path: String) {
         let name = path.split(separator: "/").last.map(String.init) ?? "unknown"
-        rename(path, "\(dir)/corrupt/\(name)")
+        unsafe rename(path, "\(dir)/corrupt/\(name)")
     }
 
     private func syncDir() {
-        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = unsafe open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {
             Glibc.fsync(fd)
             close(fd)
@@ -195,7 +186,7 @@ struct Spool: Sendable {
     }
 
     private func readFile(_ path: String) throws(SpoolError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = unsafe open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(op: "open", path: path, errno: errno) }
         defer { close(fd) }
         var st = stat()
@@ -219,7 +210,7 @@ struct Spool: Sendable {
         var current = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             current += "/" + part
-            if mkdir(current, 0o700) != 0 && errno != EEXIST {
+            if unsafe mkdir(current, 0o700) != 0 && errno != EEXIST {
                 throw .io(op: "mkdir", path: current, errno: errno)
             }
         }
@@ -227,7 +218,7 @@ struct Spool: Sendable {
 }
 
 private func appendBE<T: FixedWidthInteger>(_ out: inout [UInt8], _ v: T) {
-    withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) }
+    unsafe withUnsafeBytes(of: v.bigEndian) { unsafe out.append(contentsOf: $0) }
 }
 
 /// Bounds-checked big-endian reads over a spool file.

@@ -74,7 +74,7 @@ struct SinkLoad: AsyncParsableCommand {
     /// The same rows as one binary COPY file (header, tuples, trailer).
     func writeDump(path: String, base: Int64) throws {
         guard let out = FileHandle(forWritingAtPath: path) ?? {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             return FileHandle(forWritingAtPath: path)
         }() else { throw fail("cannot write \(path)") }
         defer { try? out.close() }

@@ -20,7 +20,7 @@ struct SpoolTests {
         let spool = try Spool(dir: TestDB.tempDir("spool"), fsync: .always)
         let tuples = sample()
         for seq: UInt64 in [7, 3, 12] {
-            _ = try spool.write(seq: seq, batchID: -5, table: "t", copySQL: "COPY t FROM STDIN", rows: 3, tuples: tuples[...])
+            _ = try spool.write(Batch(seq: seq, batchID: -5, table: "t", copySQL: "COPY t FROM STDIN", rows: 3, tuples: tuples))
         }
         let (entries, corrupt) = spool.scan()
         #expect(entries.map(\.seq) == [3, 7, 12])
@@ -32,7 +32,7 @@ struct SpoolTests {
     @Test func truncatedOrFlippedFilesAreRefused() throws {
         let dir = TestDB.tempDir("spool")
         let spool = try Spool(dir: dir, fsync: .never)
-        let e = try spool.write(seq: 1, batchID: 1, table: "t", copySQL: "COPY t FROM STDIN", rows: 3, tuples: sample()[...])
+        let e = try spool.write(Batch(seq: 1, batchID: 1, table: "t", copySQL: "COPY t FROM STDIN", rows: 3, tuples: sample()))
         let good = try Data(contentsOf: URL(fileURLWithPath: e.path))
         for cut in 0..<good.count {
             try good.prefix(cut).write(to: URL(fileURLWithPath: e.path))

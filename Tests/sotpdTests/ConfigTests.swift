@@ -67,7 +67,7 @@ struct ConfigTests {
 
     @Test func emptySecretFileAndBothPasswordsAreErrors() throws {
         let empty = TestDB.tempDir("secret") + "/empty"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         #expect(error("[database]\npassword_file = \"\(empty)\"\n")?.problem.hasSuffix("which is empty") == true)
         #expect(error("[database]\npassword = \"a\"\npassword_file = \"\(empty)\"\n")?.key == "database.password_file")
     }
