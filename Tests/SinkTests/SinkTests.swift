@@ -155,6 +155,31 @@ struct SinkTests {
         #expect(s.rowsSpooled + s.rowsDropped == 2_000)
     }
 
+    @Test func pressureIsSignalledWhenMemoryFills() async throws {
+        // Database down and no spool: sealed batches can only wait in memory, so pressure must show.
+        let down = PGConnectInfo(url: "postgresql://sotp@127.0.0.1:9/sotp", password: "x", connectTimeoutSeconds: 1)
+        let sink = try makeSink(down, spool: TestDB.tempDir("spool"), batchRows: 100) { s in
+            s.batchBytes = 4096
+            s.spoolMaxBytes = 0
+            s.memoryBytes = 64 * 1024
+        }
+        sink.start()
+        let t = sink.table(testTable("pressure"))
+        #expect(!sink.isUnderPressure)
+        var i = 0
+        while !sink.isUnderPressure && i < 100_000 {
+            appendRows(sink, t, i..<(i + 100))
+            i += 100
+        }
+        #expect(sink.isUnderPressure)
+        let start = ContinuousClock.now
+        await sink.waitForCapacity(timeout: .milliseconds(200))
+        #expect(ContinuousClock.now - start >= .milliseconds(200), "nothing drains, so the wait runs to its timeout")
+        await sink.shutdown(timeout: .milliseconds(100))
+        let s = sink.stats.snapshot()
+        #expect(s.rowsAccepted == s.rowsDropped + s.rowsSpooled && s.rowsSpooled == 0)
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func databaseStoppedMidStreamLosesNothingAndDuplicatesNothing() throws {
         // A server of its own, so stopping it does not disturb the other tests.

@@ -94,6 +94,35 @@ struct DaemonTests {
         _ = try Schema.applyRetention(conn, Retention(), license: .apache)
     }
 
+    @Test(.timeLimit(.minutes(2)))
+    func startsWithTheDatabaseDownSpoolsAndTheNextRunReplays() throws {
+        let spool = TestDB.tempDir("spool")
+        let extra = "[stats]\ninterval_s = 1\n"
+        // First run: nothing listens on port 9, so sotpd starts anyway and spools its own statistics.
+        let down = try testConfig(spool: spool, extra: extra)
+        let text = try String(contentsOfFile: down, encoding: .utf8)
+            .replacingOccurrences(of: TestDB.info.url, with: "postgresql://sotp@127.0.0.1:9/sotp")
+            .replacingOccurrences(of: "spool_fsync", with: "shutdown_timeout_s = 1\nspool_fsync")
+        try text.write(toFile: down, atomically: true, encoding: .utf8)
+        let first = try Child(sotpdBinary, ["run", "--config", down])
+        Thread.sleep(forTimeInterval: 3.5)
+        first.signal(SIGTERM)
+        #expect(first.wait() == 0, "\(first.output)")
+        #expect(first.output.contains("database unreachable at start"), "\(first.output)")
+        let spooled = try FileManager.default.contentsOfDirectory(atPath: spool).filter { $0.hasSuffix(".spool") }
+        #expect(!spooled.isEmpty, "\(first.output)")
+
+        // Second run, database up, same spool: it replays what the first run left, then exits clean.
+        let up = try testConfig(spool: spool, extra: extra)
+        let second = try Child(sotpdBinary, ["run", "--config", up])
+        Thread.sleep(forTimeInterval: 2.5)
+        second.signal(SIGTERM)
+        #expect(second.wait() == 0, "\(second.output)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: spool).filter { $0.hasSuffix(".spool") }
+        #expect(left.isEmpty, "\(second.output)")
+        #expect(!second.output.contains("rows_replayed=0"), "\(second.output)")
+    }
+
     @Test func jemallocServesMalloc() {
         #expect(Jemalloc.version?.hasPrefix("5.") == true)
         #expect(Jemalloc.allocatedBytes > 0)
