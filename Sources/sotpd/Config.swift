@@ -127,6 +127,9 @@ struct Config {
         return v
     }
 
+    /// database.url with any password in it replaced by `***`, for logs.
+    var redactedDatabaseURL: String { redactPassword(string("database.url")) }
+
     var connectInfo: PGConnectInfo {
         PGConnectInfo(url: string("database.url"), password: databasePassword, connectTimeoutSeconds: int("database.connect_timeout_s"))
     }
@@ -364,6 +367,19 @@ private func parseDevices(_ value: TOMLValueConvertible) throws(ConfigError) -> 
             throw ConfigError(key: "\(at).name", problem: "repeats the device name \"\(d.name)\"")
         }
         out.append(d)
+    }
+    return out
+}
+
+/// A libpq URL or key=value string with its password (`user:pw@`, `password=pw`) masked.
+func redactPassword(_ url: String) -> String {
+    var out = url
+    if let scheme = out.range(of: "://"), let at = out[scheme.upperBound...].firstIndex(of: "@"),
+       let colon = out[scheme.upperBound..<at].firstIndex(of: ":") {
+        out.replaceSubrange(out.index(after: colon)..<at, with: "***")
+    }
+    if let r = out.range(of: #"password\s*=\s*('([^'\\]|\\.)*'|[^\s&]*)"#, options: .regularExpression) {
+        out.replaceSubrange(r, with: "password=***")
     }
     return out
 }

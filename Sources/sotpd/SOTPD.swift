@@ -49,7 +49,7 @@ struct Run: AsyncParsableCommand {
             "sotpd starting",
             metadata: [
                 "config": "\(options.config)", "allocator": "jemalloc \(Jemalloc.version ?? "not linked")",
-                "database": "\(config.string("database.url"))",
+                "database": "\(config.redactedDatabaseURL)",
             ])
         let db = Database(info: config.connectInfo)
         var license: TimescaleLicense?

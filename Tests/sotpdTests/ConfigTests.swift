@@ -98,6 +98,13 @@ struct ConfigTests {
         #expect(error("[sink]\nmemory_bytes = 4194304\n")?.key == "sink.memory_bytes")
     }
 
+    @Test func passwordsInTheURLAreMaskedForLogs() {
+        #expect(redactPassword("postgresql://sotp:hunter2@db:5432/sotp") == "postgresql://sotp:***@db:5432/sotp")
+        #expect(redactPassword("postgresql://sotp@db/sotp?password=hunter2&sslmode=require") == "postgresql://sotp@db/sotp?password=***&sslmode=require")
+        #expect(redactPassword("host=db password='a b' user=x") == "host=db password=*** user=x")
+        #expect(redactPassword("postgresql://sotp@127.0.0.1:55432/sotp") == "postgresql://sotp@127.0.0.1:55432/sotp")
+    }
+
     @Test func secretsAreRedacted() throws {
         let c = try Config.parse("[database]\npassword = \"hunter2\"\n", source: "t")
         #expect(!c.effective.contains("hunter2"))
