@@ -27,6 +27,7 @@ final class BatchQueue: @unchecked Sendable {
     private var spoolBytes = 0  // files, reservations and in-flight files
     private var spoolFilesInFlight = 0
     private var inFlight = 0
+    private var transit = 0  // batches on their way to the spool (being written)
     private var nextSeq: UInt64
     private var up = true
     private var stopping = false
@@ -73,6 +74,7 @@ final class BatchQueue: @unchecked Sendable {
             }
             if spoolBytes + size <= spoolLimit {
                 spoolBytes += size
+                transit += 1
                 return .spool(b)
             }
             if memoryBytes + size <= memoryLimit {
@@ -100,6 +102,7 @@ final class BatchQueue: @unchecked Sendable {
     func spooled(_ e: SpoolEntry, reserved: Int) {
         locked {
             spoolBytes += e.bytes - reserved
+            transit -= 1
             insert(e)
         }
     }
@@ -108,6 +111,8 @@ final class BatchQueue: @unchecked Sendable {
     func unspooled(_ b: Batch, reserved: Int, memoryLimit: Int) -> Bool {
         locked {
             spoolBytes -= reserved
+            transit -= 1
+            cond.broadcast()
             guard memoryBytes + b.tuples.count <= memoryLimit else { return false }
             insert(b)
             return true
@@ -121,6 +126,7 @@ final class BatchQueue: @unchecked Sendable {
             memory.removeFirst()
             memoryBytes -= first.tuples.count
             spoolBytes += first.tuples.count
+            transit += 1
             return first
         }
     }
@@ -175,8 +181,9 @@ final class BatchQueue: @unchecked Sendable {
         locked {
             inFlight -= 1
             switch w {
-            case .memory(let b):
+            case .memory(var b):
                 memoryBytes -= b.tuples.count
+                b.retried = true
                 insert(b)
             case .spool(let e):
                 spoolFilesInFlight -= 1
@@ -196,10 +203,16 @@ final class BatchQueue: @unchecked Sendable {
         }
     }
 
-    /// Sleeps for `d`, or less when shutdown begins.
+    /// Sleeps for `d` (other wake-ups do not cut it short), but not past the shutdown deadline.
     func sleep(_ d: Duration) {
         locked {
-            if !stopping { _ = cond.wait(until: Date(timeIntervalSinceNow: d.seconds)) }
+            let until = ContinuousClock.now + d
+            while true {
+                let end = stopping ? min(until, deadline) : until
+                let now = ContinuousClock.now
+                if now >= end { return }
+                _ = cond.wait(until: Date(timeIntervalSinceNow: (end - now).seconds))
+            }
         }
     }
 
@@ -227,7 +240,7 @@ final class BatchQueue: @unchecked Sendable {
 
     func shouldExit() -> Bool {
         locked {
-            stopping && ((memory.isEmpty && spooled.isEmpty && inFlight == 0) || ContinuousClock.now >= deadline)
+            stopping && ((memory.isEmpty && spooled.isEmpty && inFlight == 0 && transit == 0) || ContinuousClock.now >= deadline)
         }
     }
 
@@ -240,7 +253,7 @@ final class BatchQueue: @unchecked Sendable {
     /// Waits until memory and spool are empty and nothing is in flight.
     func waitEmpty(until: ContinuousClock.Instant) -> Bool {
         locked {
-            while !(memory.isEmpty && spooled.isEmpty && inFlight == 0) {
+            while !(memory.isEmpty && spooled.isEmpty && inFlight == 0 && transit == 0) {
                 if ContinuousClock.now >= until { return false }
                 _ = cond.wait(until: Date(timeIntervalSinceNow: 0.05))
             }

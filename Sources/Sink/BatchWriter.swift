@@ -12,6 +12,9 @@ struct Batch: Sendable {
     var copySQL: String
     var rows: Int
     var tuples: [UInt8]
+    /// Tried before (in this run, or possibly before a crash when it comes from the spool): parts of it
+    /// may be committed already, so the ledger is read before writing.
+    var retried = false
 }
 
 /// What happened to a batch.
@@ -29,14 +32,41 @@ struct BatchWriter {
     static func write(_ batch: Batch, on conn: borrowing PGConnection) throws(PGError) -> WriteOutcome {
         var outcome = WriteOutcome()
         var ranges: [Range<Int>]?
-        try store(batch, rows: 0..<batch.rows, ranges: &ranges, on: conn, outcome: &outcome)
+        var done: [(first: Int, count: Int)] = []
+        if batch.retried {
+            // An earlier attempt may have split the batch and committed parts of it; those parts must
+            // not be written again even if the whole batch would now go through in one COPY.
+            done = try conn.query("SELECT first_row, row_count FROM sotp.batch_ledger WHERE batch_id = $1", [String(batch.batchID)])
+                .compactMap { row in
+                    guard let f = row[0].flatMap({ Int($0) }), let c = row[1].flatMap({ Int($0) }) else { return nil }
+                    return (f, c)
+                }
+            if done.contains(where: { $0.count < 0 }) {
+                outcome.alreadyApplied = batch.rows  // dead-lettered whole as unparseable
+                return outcome
+            }
+        }
+        try store(batch, rows: 0..<batch.rows, done: done, ranges: &ranges, on: conn, outcome: &outcome)
         return outcome
     }
 
     private static func store(
-        _ batch: Batch, rows: Range<Int>, ranges: inout [Range<Int>]?, on conn: borrowing PGConnection,
-        outcome: inout WriteOutcome
+        _ batch: Batch, rows: Range<Int>, done: [(first: Int, count: Int)], ranges: inout [Range<Int>]?,
+        on conn: borrowing PGConnection, outcome: inout WriteOutcome
     ) throws(PGError) {
+        if done.contains(where: { $0.first == rows.lowerBound && $0.count == rows.count }) {
+            outcome.alreadyApplied += rows.count
+            return
+        }
+        let partlyDone = done.contains { $0.first < rows.upperBound && $0.first + $0.count > rows.lowerBound }
+        if partlyDone {
+            // Follow the split the earlier attempt made, skipping what it committed.
+            try ensureRanges(batch, &ranges)
+            let mid = rows.lowerBound + rows.count / 2
+            try store(batch, rows: rows.lowerBound..<mid, done: done, ranges: &ranges, on: conn, outcome: &outcome)
+            try store(batch, rows: mid..<rows.upperBound, done: done, ranges: &ranges, on: conn, outcome: &outcome)
+            return
+        }
         let tuples: ArraySlice<UInt8>
         if rows == 0..<batch.rows {
             tuples = batch.tuples[...]
@@ -55,30 +85,37 @@ struct BatchWriter {
             throw error
         } catch {
             outcome.copyFailures += 1
-            if ranges == nil {
-                ranges = tupleRanges(batch.tuples)
-                if ranges?.count != batch.rows {
-                    // Our own encoder or a verified spool file produced this, so it cannot happen short of
-                    // a bug; keep the bytes rather than guess at row boundaries.
-                    try deadLetter(batch, row: -1, count: batch.rows, bytes: batch.tuples[...], error: error, on: conn)
+            if ranges == nil, tupleRanges(batch.tuples)?.count != batch.rows {
+                // Our own encoder or a verified spool file produced this, so it cannot happen short of
+                // a bug; keep the bytes rather than guess at row boundaries.
+                if try deadLetter(batch, row: -1, count: batch.rows, bytes: batch.tuples[...], error: error, on: conn) {
                     outcome.deadLettered += batch.rows
-                    ranges = []
-                    return
                 }
+                return
             }
-            if ranges!.isEmpty { return }
+            try ensureRanges(batch, &ranges)
             if rows.count == 1 || !error.isDataError {
-                // A lone bad row, or an error that splitting cannot isolate (the table is missing a column,
-                // say): keep every row of the range with the error, each as its own dead letter.
+                // A lone bad row, or a schema error (class 42: a missing column, say) that splitting cannot
+                // isolate: keep every row of the range with the error, each as its own dead letter.
                 for row in rows {
-                    try deadLetter(batch, row: row, count: 1, bytes: batch.tuples[ranges![row]], error: error, on: conn)
-                    outcome.deadLettered += 1
+                    if try deadLetter(batch, row: row, count: 1, bytes: batch.tuples[ranges![row]], error: error, on: conn) {
+                        outcome.deadLettered += 1
+                    } else {
+                        outcome.alreadyApplied += 1
+                    }
                 }
                 return
             }
             let mid = rows.lowerBound + rows.count / 2
-            try store(batch, rows: rows.lowerBound..<mid, ranges: &ranges, on: conn, outcome: &outcome)
-            try store(batch, rows: mid..<rows.upperBound, ranges: &ranges, on: conn, outcome: &outcome)
+            try store(batch, rows: rows.lowerBound..<mid, done: done, ranges: &ranges, on: conn, outcome: &outcome)
+            try store(batch, rows: mid..<rows.upperBound, done: done, ranges: &ranges, on: conn, outcome: &outcome)
+        }
+    }
+
+    private static func ensureRanges(_ batch: Batch, _ ranges: inout [Range<Int>]?) throws(PGError) {
+        if ranges == nil { ranges = tupleRanges(batch.tuples) }
+        guard ranges?.count == batch.rows else {
+            throw PGError(sqlstate: nil, message: "batch \(batch.batchID) does not parse into \(batch.rows) rows", connectionLost: false)
         }
     }
 
@@ -112,10 +149,12 @@ struct BatchWriter {
         }
     }
 
+    /// Stores one dead letter (or the whole batch's bytes for row -1); false when the ledger shows it
+    /// was stored by an earlier attempt.
     private static func deadLetter(
         _ batch: Batch, row: Int, count: Int, bytes: ArraySlice<UInt8>, error: PGError, on conn: borrowing PGConnection
-    ) throws(PGError) {
-        guard try begin(batch, first: max(row, 0), count: row < 0 ? -count : 1, on: conn) else { return }
+    ) throws(PGError) -> Bool {
+        guard try begin(batch, first: max(row, 0), count: row < 0 ? -count : 1, on: conn) else { return false }
         do throws(PGError) {
             try conn.execute(
                 """
@@ -131,6 +170,7 @@ struct BatchWriter {
             // Failing to keep a dead letter must not lose it: make the caller retry the batch later.
             throw PGError(sqlstate: error.sqlstate, message: "dead-letter insert failed: \(error.message)", connectionLost: true)
         }
+        return true
     }
 
     private static func rollback(_ conn: borrowing PGConnection) {

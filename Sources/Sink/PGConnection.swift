@@ -32,13 +32,18 @@ public struct PGError: Error, CustomStringConvertible, Sendable {
         return s.hasPrefix("22") || s.hasPrefix("23")
     }
 
-    /// Errors where the server or the path to it is at fault, so the same rows should be retried later:
-    /// connection exceptions (08), operator intervention such as shutdown (57), insufficient resources
-    /// (53), system errors (58), rolled-back transactions (40), or a lost connection.
+    /// Errors in how the rows meet the schema (class 42: a missing table or column, a permission):
+    /// retrying will not help until someone changes the schema, and splitting cannot isolate a row.
+    public var isSchemaError: Bool {
+        guard let s = sqlstate, !connectionLost else { return false }
+        return s.hasPrefix("42")
+    }
+
+    /// Everything else: the server or the path to it is at fault (connection exceptions, shutdown,
+    /// resources, lock and statement timeouts, serialization failures, read-only after a failover,
+    /// internal errors), so the same rows are retried later rather than set aside.
     public var isTransient: Bool {
-        if connectionLost { return true }
-        guard let s = sqlstate else { return true }
-        return ["08", "57", "53", "58", "40"].contains(String(s.prefix(2)))
+        connectionLost || !(isDataError || isSchemaError)
     }
 }
 
@@ -49,6 +54,10 @@ public struct PGConnectInfo: Sendable {
     public var password: String?
     public var applicationName: String
     public var connectTimeoutSeconds: Int
+    /// Server-side statement_timeout and lock_timeout for the session (nil: the server's defaults), so
+    /// a COPY stuck behind a lock cannot hold up a writer, or shutdown, forever.
+    public var statementTimeoutMs: Int?
+    public var lockTimeoutMs: Int?
 
     public init(url: String, password: String? = nil, applicationName: String = "sotpd", connectTimeoutSeconds: Int = 5) {
         self.url = url
@@ -74,6 +83,10 @@ public struct PGConnectInfo: Sendable {
             ("keepalives_count", "3"), ("tcp_user_timeout", "30000"),
         ]
         if let pw = info.password { pairs.append(("password", pw)) }
+        var options: [String] = []
+        if let t = info.statementTimeoutMs { options.append("-c statement_timeout=\(t)") }
+        if let t = info.lockTimeoutMs { options.append("-c lock_timeout=\(t)") }
+        if !options.isEmpty { pairs.append(("options", options.joined(separator: " "))) }
         let keys = unsafe pairs.map { unsafe strdup($0.0) }
         let values = unsafe pairs.map { unsafe strdup($0.1) }
         defer {

@@ -69,11 +69,17 @@ public final class Sink: Sendable {
     let limiter = LogLimiter()
     let tables = Mutex<[String: SinkTable]>([:])
     let closed = Atomic<Bool>(false)
+    let producers = Atomic<Int>(0)
     let started = Atomic<Bool>(false)
 
     /// Opens the spool (creating its directory) and indexes what an earlier run left in it. Writers start
     /// with `start()`.
     public init(settings: SinkSettings, logger: Logger) throws {
+        var settings = settings
+        // Writers' sessions: a COPY of one batch takes well under a second; one that waits this long
+        // on a lock or the server is retried rather than holding the writer (and shutdown) hostage.
+        settings.connection.statementTimeoutMs = settings.connection.statementTimeoutMs ?? 120_000
+        settings.connection.lockTimeoutMs = settings.connection.lockTimeoutMs ?? 30_000
         self.settings = settings
         self.logger = logger
         do {
@@ -129,7 +135,11 @@ public final class Sink: Sendable {
     /// Never blocks on the database; a full batch is sealed on the calling thread.
     @discardableResult
     public func append(_ table: SinkTable, _ encode: (inout CopyBuffer) -> Void) -> AppendResult {
-        if closed.load(ordering: .relaxed) {
+        // Counted in before `closed` is read, so shutdown can wait until no append is past that check:
+        // after that, no row can slip into a batch that shutdown has already sealed.
+        producers.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        defer { producers.wrappingSubtract(1, ordering: .releasing) }
+        if closed.load(ordering: .sequentiallyConsistent) {
             stats.add(stats.rowsRejectedClosed, 1)
             return .closed
         }
@@ -248,9 +258,12 @@ public final class Sink: Sendable {
         var backoff = settings.reconnectBackoff.min
         var everConnected = false
         defer { queue.writerExited() }
-        while true {
+        func pause() {
+            queue.sleep(backoff)
+            backoff = min(backoff * 2, settings.reconnectBackoff.max)
+        }
+        while !queue.shouldExit() {
             if conn == nil {
-                if queue.shouldExit() { return }
                 do {
                     conn = try PGConnection(settings.connection)
                     if everConnected { stats.add(stats.reconnects, 1) }
@@ -258,34 +271,38 @@ public final class Sink: Sendable {
                         logger.notice("database reachable", metadata: ["writer": "\(index)"])
                     }
                     everConnected = true
-                    backoff = settings.reconnectBackoff.min
                     queue.setUp(true)
                 } catch {
                     if queue.setUp(false) {
                         logger.warning("database unreachable; spooling", metadata: ["error": "\(error)"])
                     }
                     spoolMemory()
-                    queue.sleep(backoff)
-                    backoff = min(backoff * 2, settings.reconnectBackoff.max)
+                    pause()
                     continue
                 }
             }
-            guard let work = queue.take(wait: .milliseconds(200)) else {
-                if queue.shouldExit() { return }
-                continue
-            }
+            guard let work = queue.take(wait: .milliseconds(200)) else { continue }
             var batch: Batch
             switch work {
             case .memory(let b):
                 batch = b
             case .spool(let entry):
-                do {
+                do throws(SpoolError) {
                     batch = try spool.read(path: entry.path, seq: entry.seq)
+                    // It may have been tried before a crash: the writer checks the ledger first.
+                    batch.retried = true
                 } catch {
-                    stats.add(stats.spoolCorruptFiles, 1)
-                    logger.error("spool file unreadable, moved to corrupt/", metadata: ["error": "\(error)"])
-                    spool.quarantine(entry.path)
-                    queue.finished(work)
+                    if case .corrupt = error {
+                        stats.add(stats.spoolCorruptFiles, 1)
+                        logger.error("spool file unreadable, moved to corrupt/", metadata: ["error": "\(error)"])
+                        spool.quarantine(entry.path)
+                        queue.finished(work)
+                    } else {
+                        // An I/O error (EMFILE, EIO…) says nothing about the file: try it again later.
+                        limiter.log(logger, .error, "spool-read", "spool read failed, will retry: \(error)")
+                        queue.retry(work)
+                        pause()
+                    }
                     continue
                 }
             }
@@ -301,18 +318,28 @@ public final class Sink: Sendable {
                 }
                 if case .spool(let entry) = work {
                     stats.add(stats.rowsReplayed, outcome.written)
-                    spool.remove(entry.path)
+                    if !spool.remove(entry.path) {
+                        // Harmless while the ledger remembers the batch (7 days): a replay is skipped.
+                        logger.error("could not delete replayed spool file", metadata: ["path": "\(entry.path)", "errno": "\(errno)"])
+                    }
                 }
                 queue.finished(work)
+                backoff = settings.reconnectBackoff.min
             } catch {
                 stats.add(stats.copyFailures, 1)
-                conn = nil
-                if queue.setUp(false) {
-                    logger.warning("database write failed; spooling until it is back", metadata: ["error": "\(error)"])
-                }
-                // Back in its place by sequence; a memory batch then moves to the spool with the rest.
+                // Back in its place by sequence, to be tried again after a pause.
                 queue.retry(work)
-                spoolMemory()
+                // connectionLost also covers a connection libpq no longer considers usable.
+                if error.connectionLost {
+                    conn = nil
+                    if queue.setUp(false) {
+                        logger.warning("database write failed; spooling until it is back", metadata: ["error": "\(error)"])
+                    }
+                    spoolMemory()
+                } else {
+                    limiter.log(logger, .warning, "write-retry", "write to \(batch.table) failed, will retry: \(error)")
+                }
+                pause()
             }
         }
     }
@@ -331,7 +358,9 @@ public final class Sink: Sendable {
     /// waiting up to `timeout` for it. What could not be written by then is left in the spool for the
     /// next start. Blocks the calling thread.
     public func shutdown(timeout: Duration) {
-        closed.store(true, ordering: .releasing)
+        closed.store(true, ordering: .sequentiallyConsistent)
+        // Appends that passed the closed check before it was set finish (and seal) first.
+        while producers.load(ordering: .sequentiallyConsistent) > 0 { Thread.sleep(forTimeInterval: 0.001) }
         flushOld(olderThan: .zero)
         let deadline = ContinuousClock.now + timeout
         queue.stop(deadline: deadline)

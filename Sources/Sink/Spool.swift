@@ -154,15 +154,25 @@ struct Spool: Sendable {
         return Batch(seq: seq, batchID: id, table: table, copySQL: sql, rows: rows, tuples: Array(data[tuplesRange]))
     }
 
-    func remove(_ path: String) {
-        unsafe unlink(path)
+    /// Deletes a replayed file; false (with errno in the log by the caller) when that failed.
+    @discardableResult
+    func remove(_ path: String) -> Bool {
+        let ok = unsafe unlink(path) == 0 || errno == ENOENT
         if fsync == .always { syncDir() }
+        return ok
     }
 
     /// Moves a file that cannot be replayed to `corrupt/`, where an operator can look at it.
     func quarantine(_ path: String) {
         let name = path.split(separator: "/").last.map(String.init) ?? "unknown"
-        unsafe rename(path, "\(dir)/corrupt/\(name)")
+        // Sequence numbers restart with an empty spool: a suffix keeps earlier quarantined files.
+        var target = "\(dir)/corrupt/\(name)"
+        var n = 1
+        while unsafe access(target, F_OK) == 0 {
+            target = "\(dir)/corrupt/\(name).\(n)"
+            n += 1
+        }
+        unsafe rename(path, target)
     }
 
     private func syncDir() {

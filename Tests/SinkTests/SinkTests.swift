@@ -108,6 +108,31 @@ struct SinkTests {
         #expect(try TestDB.scalar(conn, "SELECT count(*) FROM \(name)") == "10")
     }
 
+    @Test func aRetriedBatchThatWasSplitIsNotWrittenTwice() throws {
+        let conn = try TestDB.connect()
+        let name = TestDB.uniqueName("sink_resplit")
+        try conn.execute("CREATE TABLE \(name) (id int8 NOT NULL CONSTRAINT no_five CHECK (id <> 5), payload text, at timestamptz)")
+        defer { try? conn.execute("DROP TABLE \(name)") }
+        var buf = CopyBuffer()
+        for i in 0..<16 {
+            buf.beginRow(fields: 3)
+            buf.int8(Int64(i))
+            buf.text("x")
+            buf.timestamptz(unixMicros: 0)
+        }
+        var batch = Batch(seq: 1, batchID: Int64.random(in: 1...Int64.max), table: name, copySQL: testTable(name).copySQL, rows: 16, tuples: buf.bytes)
+        let first = try BatchWriter.write(batch, on: conn)
+        #expect(first.written == 15 && first.deadLettered == 1)
+        // The cause goes away, and the batch comes back (as after a crash before the spool file was
+        // deleted): the whole COPY would now succeed, but the parts already stored must not be again.
+        try conn.execute("ALTER TABLE \(name) DROP CONSTRAINT no_five")
+        batch.retried = true
+        let second = try BatchWriter.write(batch, on: conn)
+        #expect(second.written == 0 && second.alreadyApplied == 16)
+        #expect(try TestDB.scalar(conn, "SELECT count(*) FROM \(name)") == "15")
+        #expect(try TestDB.scalar(conn, "SELECT count(*) FROM sotp.dead_letter WHERE table_name = $1", [name]) == "1")
+    }
+
     @Test func databaseDownFromTheStartSpoolsAndALaterRunReplays() throws {
         let conn = try TestDB.connect()
         let name = TestDB.uniqueName("sink_replay")
