@@ -24,6 +24,18 @@ func makeSink(_ info: PGConnectInfo, spool: String, batchRows: Int = 1000, confi
     return try Sink(settings: s, logger: logger)
 }
 
+/// A sealed batch of `rows` test rows (ids 0…rows-1) for the BatchWriter tests, with a fresh id.
+func testBatch(_ table: String, rows: Int) -> Batch {
+    var buf = CopyBuffer()
+    for i in 0..<rows {
+        buf.beginRow(fields: 3)
+        buf.int8(Int64(i))
+        buf.text("x")
+        buf.timestamptz(unixMicros: 0)
+    }
+    return Batch(seq: 1, batchID: Int64.random(in: 1...Int64.max), table: table, copySQL: testTable(table).copySQL, rows: rows, tuples: buf.bytes)
+}
+
 func appendRows(_ sink: Sink, _ t: SinkTable, _ ids: Range<Int>, payload: (Int) -> String = { "row \($0)" }) {
     for i in ids {
         sink.append(t) { r in
@@ -91,15 +103,7 @@ struct SinkTests {
         let name = TestDB.uniqueName("sink_ledger")
         try conn.execute("CREATE TABLE \(name) (id int8 NOT NULL, payload text, at timestamptz)")
         defer { try? conn.execute("DROP TABLE \(name)") }
-        var buf = CopyBuffer()
-        for i in 0..<10 {
-            buf.beginRow(fields: 3)
-            buf.int8(Int64(i))
-            buf.text("x")
-            buf.timestamptz(unixMicros: 0)
-        }
-        let spec = testTable(name)
-        let batch = Batch(seq: 1, batchID: Int64.random(in: 1...Int64.max), table: name, copySQL: spec.copySQL, rows: 10, tuples: buf.bytes)
+        let batch = testBatch(name, rows: 10)
         // The first attempt commits; a retry (as after a lost COMMIT reply) must not write again.
         let first = try BatchWriter.write(batch, on: conn)
         let second = try BatchWriter.write(batch, on: conn)
@@ -113,14 +117,7 @@ struct SinkTests {
         let name = TestDB.uniqueName("sink_resplit")
         try conn.execute("CREATE TABLE \(name) (id int8 NOT NULL CONSTRAINT no_five CHECK (id <> 5), payload text, at timestamptz)")
         defer { try? conn.execute("DROP TABLE \(name)") }
-        var buf = CopyBuffer()
-        for i in 0..<16 {
-            buf.beginRow(fields: 3)
-            buf.int8(Int64(i))
-            buf.text("x")
-            buf.timestamptz(unixMicros: 0)
-        }
-        var batch = Batch(seq: 1, batchID: Int64.random(in: 1...Int64.max), table: name, copySQL: testTable(name).copySQL, rows: 16, tuples: buf.bytes)
+        var batch = testBatch(name, rows: 16)
         let first = try BatchWriter.write(batch, on: conn)
         #expect(first.written == 15 && first.deadLettered == 1)
         // The cause goes away, and the batch comes back (as after a crash before the spool file was
