@@ -104,10 +104,14 @@ public enum Schema {
 
     /// Sets retention. With the `timescale` license, TimescaleDB's own retention policies (idempotent:
     /// replaced each start); with `apache`, drops the expired chunks now (the daemon calls this from
-    /// its maintenance task, hourly). Also prunes the ledger (older than 7 days) and dead letters (kept
-    /// as long as logs). Returns the number of chunks dropped (apache) or policies set (timescale).
+    /// its maintenance task, hourly). Also prunes dead letters (kept as long as logs) and, when
+    /// `pruneLedger`, ledger rows older than 7 days. The caller passes false while its spool still holds
+    /// batches: one of them may be an already committed batch whose file a crash kept, and its ledger
+    /// row is what stops it being written twice. Returns chunks dropped (apache) or policies set.
     @discardableResult
-    public static func applyRetention(_ conn: borrowing PGConnection, _ r: Retention, license: TimescaleLicense) throws(PGError) -> Int {
+    public static func applyRetention(
+        _ conn: borrowing PGConnection, _ r: Retention, license: TimescaleLicense, pruneLedger: Bool = true
+    ) throws(PGError) -> Int {
         var n = 0
         for (table, cls) in hypertables {
             let days = switch cls {
@@ -125,7 +129,9 @@ public enum Schema {
                 n += (rows.first?.first ?? nil).flatMap { Int($0) } ?? 0
             }
         }
-        try conn.execute("DELETE FROM sotp.batch_ledger WHERE time < now() - INTERVAL '7 days'")
+        if pruneLedger {
+            try conn.execute("DELETE FROM sotp.batch_ledger WHERE time < now() - INTERVAL '7 days'")
+        }
         try conn.execute("DELETE FROM sotp.dead_letter WHERE time < now() - INTERVAL '\(r.logsDays) days'")
         return n
     }

@@ -59,11 +59,11 @@ struct Database: Sendable {
     }
 
     /// Retention and ledger pruning; returns chunks dropped (apache) or policies set (timescale).
-    func maintain(retention: Retention, license: TimescaleLicense?) async throws -> Int {
+    func maintain(retention: Retention, license: TimescaleLicense?, pruneLedger: Bool) async throws -> Int {
         try await onThread("sotp-maint") {
             let conn = try connect()
             let lic = try license ?? Schema.license(conn)
-            do throws(PGError) { return try Schema.applyRetention(conn, retention, license: lic) } catch { throw SchemaError.database(error) }
+            do throws(PGError) { return try Schema.applyRetention(conn, retention, license: lic, pruneLedger: pruneLedger) } catch { throw SchemaError.database(error) }
         }
     }
 }

@@ -71,7 +71,7 @@ struct Run: AsyncParsableCommand {
         let services: [any Service] = [
             SinkService(sink: sink, timeout: .seconds(config.int("sink.shutdown_timeout_s"))),
             MaintenanceService(
-                db: db, retention: config.retention, license: license,
+                db: db, sink: sink, retention: config.retention, license: license,
                 interval: .seconds(config.int("retention.maintenance_interval_s")), logger: logger),
             StatsService(sink: sink, interval: .seconds(config.int("stats.interval_s"))),
         ]

@@ -20,6 +20,7 @@ struct SinkService: Service {
 /// Retention (drop_chunks on the Apache edition, policies on Timescale's), ledger and dead-letter pruning.
 struct MaintenanceService: Service {
     let db: Database
+    let sink: Sink
     let retention: Retention
     let license: TimescaleLicense?
     let interval: Duration
@@ -28,7 +29,8 @@ struct MaintenanceService: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                let n = try await db.maintain(retention: retention, license: license)
+                // The ledger is kept while the spool holds batches (see Schema.applyRetention).
+                let n = try await db.maintain(retention: retention, license: license, pruneLedger: sink.stats.snapshot().spoolFiles == 0)
                 logger.info("maintenance done", metadata: ["chunks_dropped_or_policies_set": "\(n)"])
             } catch {
                 logger.warning("maintenance failed; will retry", metadata: ["error": "\(error)"])

@@ -90,8 +90,14 @@ struct DaemonTests {
         let dropped = try TestDB.scalar(conn, "SELECT count(*) FROM drop_chunks('\(name)', older_than => now() - INTERVAL '30 days')")
         #expect(Int(dropped ?? "0")! >= 69)
         #expect(try TestDB.scalar(conn, "SELECT max(v) FROM \(name)").flatMap { Int($0) }! <= 31)
-        // And the real maintenance pass runs clean on the real schema.
-        _ = try Schema.applyRetention(conn, Retention(), license: .apache)
+        // The real maintenance pass on the real schema: an old ledger row stays while the spool holds
+        // batches (pruneLedger false) and goes once it is empty.
+        let id = Int64.random(in: 1...Int64.max)
+        try conn.execute("INSERT INTO sotp.batch_ledger (batch_id, first_row, row_count, time) VALUES (\(id), 0, 1, now() - INTERVAL '30 days')")
+        _ = try Schema.applyRetention(conn, Retention(), license: .apache, pruneLedger: false)
+        #expect(try TestDB.scalar(conn, "SELECT count(*) FROM sotp.batch_ledger WHERE batch_id = \(id)") == "1")
+        _ = try Schema.applyRetention(conn, Retention(), license: .apache, pruneLedger: true)
+        #expect(try TestDB.scalar(conn, "SELECT count(*) FROM sotp.batch_ledger WHERE batch_id = \(id)") == "0")
     }
 
     @Test(.timeLimit(.minutes(2)))
