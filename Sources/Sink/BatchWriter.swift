@@ -85,7 +85,8 @@ struct BatchWriter {
             throw error
         } catch {
             outcome.copyFailures += 1
-            if ranges == nil, tupleRanges(batch.tuples)?.count != batch.rows {
+            if ranges == nil { ranges = tupleRanges(batch.tuples) }
+            guard ranges?.count == batch.rows else {
                 // Our own encoder or a verified spool file produced this, so it cannot happen short of
                 // a bug; keep the bytes rather than guess at row boundaries.
                 if try deadLetter(batch, row: -1, count: batch.rows, bytes: batch.tuples[...], error: error, on: conn) {
@@ -93,7 +94,6 @@ struct BatchWriter {
                 }
                 return
             }
-            try ensureRanges(batch, &ranges)
             if rows.count == 1 || !error.isDataError {
                 // A lone bad row, or a schema error (class 42: a missing column, say) that splitting cannot
                 // isolate: keep every row of the range with the error, each as its own dead letter.

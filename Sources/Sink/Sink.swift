@@ -318,9 +318,10 @@ public final class Sink: Sendable {
                 }
                 if case .spool(let entry) = work {
                     stats.add(stats.rowsReplayed, outcome.written)
-                    if !spool.remove(entry.path) {
-                        // Harmless while the ledger remembers the batch (7 days): a replay is skipped.
-                        logger.error("could not delete replayed spool file", metadata: ["path": "\(entry.path)", "errno": "\(errno)"])
+                    if let e = spool.remove(entry.path) {
+                        // Harmless: maintenance keeps the ledger while the spool holds files, so a replay
+                        // of this one after a restart is skipped.
+                        logger.error("could not delete replayed spool file", metadata: ["path": "\(entry.path)", "errno": "\(e)"])
                     }
                 }
                 queue.finished(work)

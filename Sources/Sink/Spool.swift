@@ -154,12 +154,13 @@ struct Spool: Sendable {
         return Batch(seq: seq, batchID: id, table: table, copySQL: sql, rows: rows, tuples: Array(data[tuplesRange]))
     }
 
-    /// Deletes a replayed file; false (with errno in the log by the caller) when that failed.
+    /// Deletes a replayed file; returns the errno when that failed (read before the directory sync,
+    /// which would overwrite it), nil otherwise.
     @discardableResult
-    func remove(_ path: String) -> Bool {
-        let ok = unsafe unlink(path) == 0 || errno == ENOENT
+    func remove(_ path: String) -> Int32? {
+        let failure: Int32? = unsafe unlink(path) == 0 || errno == ENOENT ? nil : errno
         if fsync == .always { syncDir() }
-        return ok
+        return failure
     }
 
     /// Moves a file that cannot be replayed to `corrupt/`, where an operator can look at it.
