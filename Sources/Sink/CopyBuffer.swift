@@ -39,7 +39,7 @@ public enum ColumnType: String, Sendable, CaseIterable {
 /// A growing buffer of binary COPY tuples (no file header or trailer: those are added when the batch is
 /// sent). Encoders append one field each; `beginRow` starts a tuple with its field count.
 ///
-/// This is the per-row hot path, so the storage is kept zero-filled past `count` and fields are stored
+/// This is the per-row hot path, so the storage is allocated up front (its count is the room) and fields are stored
 /// in place (no per-field growth checks beyond one comparison), and the encoders are inlinable into the
 /// producers. The storage is reused between batches, so in steady state appending rows never allocates.
 public struct CopyBuffer: Sendable {
@@ -136,10 +136,6 @@ public struct CopyBuffer: Sendable {
         _fieldsInRow += 1
     }
 
-    @inline(__always)
-    mutating func fieldHeader(length: Int) {
-        fieldHeader(length: length, reserving: max(length, 0))
-    }
 
     /// A fixed-size field: length word and big-endian value in one reservation.
     @inlinable @inline(__always)
