@@ -27,7 +27,8 @@ public final class SinkStats: Sendable {
     public struct Snapshot: Sendable, Equatable {
         /// Rows in sealed batches (handed from the open per-table buffer to memory or spool).
         public var rowsAccepted: Int
-        /// Rows committed to their table, including replayed ones.
+        /// Rows committed to their table, including replayed ones; rows an earlier attempt committed
+        /// without seeing the reply are in `rowsAlreadyApplied` instead.
         public var rowsWritten: Int
         /// Rows written to the on-disk spool.
         public var rowsSpooled: Int

@@ -67,7 +67,7 @@ struct SinkLoad: AsyncParsableCommand {
         let s = sink.stats.snapshot()
         let generated = load.generated.load(ordering: .acquiring)
         print(
-            "{\"generated\":\(generated),\"rows_written\":\(s.rowsWritten),\"rows_spooled\":\(s.rowsSpooled),\"rows_replayed\":\(s.rowsReplayed),\"rows_dead_lettered\":\(s.rowsDeadLettered),\"rows_dropped\":\(s.rowsDropped),\"left_in_spool\":\(s.spoolFiles),\"seconds\":\(elapsed),\"rows_per_second\":\(Int(Double(s.rowsWritten) / max(elapsed, 1e-9)))}"
+            "{\"generated\":\(generated),\"rows_written\":\(s.rowsWritten),\"rows_spooled\":\(s.rowsSpooled),\"rows_replayed\":\(s.rowsReplayed),\"rows_dead_lettered\":\(s.rowsDeadLettered),\"rows_already_applied\":\(s.rowsAlreadyApplied),\"rows_dropped\":\(s.rowsDropped),\"left_in_spool\":\(s.spoolFiles),\"seconds\":\(elapsed),\"rows_per_second\":\(Int(Double(s.rowsWritten) / max(elapsed, 1e-9)))}"
         )
     }
 
