@@ -33,7 +33,7 @@ let package = Package(
         // Libraries.
         .target(name: "Capture", dependencies: ["CSOTPLinux", "CPcap"], swiftSettings: strict),
         .target(name: "Flow"),
-        .target(name: "Poller", dependencies: ["Capture", "CNetSNMP"], swiftSettings: strict),
+        .target(name: "Poller", dependencies: ["Capture", "CSOTPLinux", "CNetSNMP"], swiftSettings: strict),
         .target(
             name: "Sink",
             dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],

@@ -53,4 +53,44 @@ struct cmsghdr *sotp_cmsg_nxthdr(struct msghdr *msg, struct cmsghdr *cmsg);
 unsigned char *sotp_cmsg_data(struct cmsghdr *cmsg);
 size_t sotp_cmsg_space(size_t len);
 
+
+/// Socket options used by the ICMP poller, fixed by the kernel ABI (checked in batch.c).
+enum {
+    SOTP_SO_TIMESTAMPNS = 35,
+    SOTP_ICMP_FILTER = 1,
+    SOTP_ICMPV6_FILTER = 1,
+    SOTP_IP_PKTINFO = 8,
+    SOTP_IPV6_TCLASS = 67,
+    SOTP_IPV6_PKTINFO = 50,
+};
+
+/// A batch of messages for recvmmsg/sendmmsg with a buffer, an address and a control area each.
+typedef struct sotp_batch sotp_batch;
+/// count messages of bufsize bytes each; NULL when out of memory.
+sotp_batch *sotp_batch_new(unsigned count, unsigned bufsize);
+void sotp_batch_free(sotp_batch *b);
+unsigned sotp_batch_count(const sotp_batch *b);
+unsigned sotp_batch_bufsize(const sotp_batch *b);
+/// Message i's buffer (bufsize bytes).
+unsigned char *sotp_batch_buffer(sotp_batch *b, unsigned i);
+/// recvmmsg into every message (EINTR retried); the count, or -1 with errno.
+int sotp_batch_recv(int fd, sotp_batch *b, int flags);
+/// Bytes received in message i (capped at bufsize), and whether the datagram was longer.
+unsigned sotp_batch_length(const sotp_batch *b, unsigned i);
+int sotp_batch_truncated(const sotp_batch *b, unsigned i);
+/// The kernel receive time (SO_TIMESTAMPNS, CLOCK_REALTIME ns) of message i, or -1 if none came.
+int64_t sotp_batch_rx_nanos(sotp_batch *b, unsigned i);
+/// Message i's source: 4 with *v4 in host order, 6 with v6 filled, 0 if neither.
+int sotp_batch_source(const sotp_batch *b, unsigned i, uint32_t *v4, unsigned char v6[16]);
+/// Addresses message i to dst (host order) with len bytes; tos < 0 keeps the socket's; src 0 lets
+/// the kernel choose.
+void sotp_batch_set_v4(sotp_batch *b, unsigned i, uint32_t dst, unsigned len, int tos, uint32_t src);
+/// The same for IPv6; src NULL lets the kernel choose.
+void sotp_batch_set_v6(sotp_batch *b, unsigned i, const unsigned char dst[16], unsigned len, int tclass, const unsigned char *src);
+/// sendmmsg of messages start..<start+count (EINTR retried); the count sent, or -1 with errno.
+int sotp_batch_send(int fd, sotp_batch *b, unsigned start, unsigned count);
+/// Raw ICMP type filters: only the types in pass_mask (bit n = type n) / pass_types reach the socket.
+int sotp_icmp_filter_v4(int fd, uint32_t pass_mask);
+int sotp_icmp_filter_v6(int fd, const uint8_t *pass_types, unsigned n);
+
 #endif

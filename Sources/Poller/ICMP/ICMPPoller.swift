@@ -1,0 +1,806 @@
+// The ICMP poller: a sender thread that walks a timing wheel and sends echo requests in sendmmsg
+// batches, and a receiver thread that matches replies by their MAC'd token, times them with the
+// kernel's receive timestamp, closes each cycle and runs the up/down state machine. The two share no
+// locks on the hot path: the sender tells the receiver which cycles to close through an SPSC ring.
+import Capture
+import CSOTPLinux
+import Foundation
+import Synchronization
+
+/// How the poller runs.
+public struct ICMPPollerOptions: Sendable {
+    public var socketMode: ICMPSocketMode = .auto
+    /// CPUs to pin the sender and receiver threads to; nil leaves them to the scheduler.
+    public var senderCPU: Int? = nil
+    public var receiverCPU: Int? = nil
+    public var receiveBufferBytes = 16 << 20
+    /// Messages per sendmmsg/recvmmsg call.
+    public var batchSize = 64
+    /// Open an IPv6 socket too (a host without IPv6 can turn it off).
+    public var ipv6 = true
+    /// Wheel resolution: probes are sent at most this much after their time (plus the send itself).
+    public var tick: Duration = .microseconds(250)
+    public init() {}
+}
+
+/// Pings targets on a schedule and reports one result per target per cycle.
+public final class ICMPPoller: Sendable {
+    public let stats = ICMPStats()
+    /// True when the sockets are raw (ICMP errors are seen), false for datagram sockets.
+    public let rawSockets: Bool
+
+    private let engine: Engine
+    private let control = Mutex(Control())
+
+    /// Opens the sockets (throws naming both ways that failed). `onResult` and `onStateChange` run on
+    /// the receiver thread: they must be quick (append to the sink, bump a counter).
+    public init(
+        options: ICMPPollerOptions = ICMPPollerOptions(),
+        onResult: @escaping @Sendable (ICMPCycleResult) -> Void,
+        onStateChange: @escaping @Sendable (ICMPStateChange) -> Void = { _ in }
+    ) throws(ICMPSocketError) {
+        let v4 = try ICMPSocket(v6: false, mode: options.socketMode, receiveBufferBytes: options.receiveBufferBytes)
+        var v6: ICMPSocket?
+        if options.ipv6 {
+            v6 = try ICMPSocket(v6: true, mode: options.socketMode, receiveBufferBytes: options.receiveBufferBytes)
+        }
+        rawSockets = v4.raw
+        engine = Engine(options: options, v4: v4, v6: v6, stats: stats, onResult: onResult, onStateChange: onStateChange)
+    }
+
+    /// Starts the sender and receiver threads.
+    public func start() { engine.start() }
+
+    /// Stops both threads and waits for them. Open cycles are not reported.
+    public func stop() { engine.stop() }
+
+    /// Replaces the set of targets. Targets are keyed by (id, address): unchanged ones keep their
+    /// rhythm and state, changed settings restart that target, missing ones stop.
+    /// Returns targets that were refused (bad settings, or IPv6 with IPv6 off) and why.
+    @discardableResult
+    public func setTargets(_ targets: [ICMPTarget]) -> [(ICMPTarget, String)] {
+        var refused: [(ICMPTarget, String)] = []
+        var commands: [Engine.Command] = []
+        control.withLock { c in
+            var seen = Set<Key>()
+            for t in targets {
+                if let why = refusal(t) {
+                    refused.append((t, why))
+                    continue
+                }
+                let key = Key(id: t.id, address: t.address)
+                guard seen.insert(key).inserted else {
+                    refused.append((t, "duplicate of another target with the same id and address"))
+                    continue
+                }
+                if let old = c.byKey[key] {
+                    if old.target == t && !old.oneShot { continue }
+                    commands.append(.remove(slot: old.slot, generation: old.generation))
+                    c.release(old.slot)
+                }
+                let (slot, gen) = c.allocate()
+                c.byKey[key] = Control.Entry(slot: slot, generation: gen, target: t, oneShot: false)
+                commands.append(.add(slot: slot, generation: gen, target: t, firstAt: nil, oneShot: false))
+            }
+            for (key, old) in c.byKey where !seen.contains(key) && !old.oneShot {
+                commands.append(.remove(slot: old.slot, generation: old.generation))
+                c.release(old.slot)
+                c.byKey[key] = nil
+            }
+        }
+        engine.submit(commands)
+        return refused
+    }
+
+    /// Probes each target for one cycle, starting now, at `ratePerSecond` new targets a second (0: all
+    /// at once); each reports through `onResult` and is then forgotten. For discovery and `sotpd ping`.
+    @discardableResult
+    public func sweep(_ targets: [ICMPTarget], ratePerSecond: Int) -> [(ICMPTarget, String)] {
+        var refused: [(ICMPTarget, String)] = []
+        var commands: [Engine.Command] = []
+        let now = monotonicNanos()
+        control.withLock { c in
+            var i = 0
+            for t in targets {
+                if let why = refusal(t, sweep: true) {
+                    refused.append((t, why))
+                    continue
+                }
+                let (slot, gen) = c.allocate()
+                let at = ratePerSecond > 0 ? now + Int64(i) * 1_000_000_000 / Int64(ratePerSecond) : now
+                commands.append(.add(slot: slot, generation: gen, target: t, firstAt: at, oneShot: true))
+                c.oneShotSlots.append((slot, gen))
+                i += 1
+            }
+        }
+        engine.submit(commands)
+        return refused
+    }
+
+    /// Frees the slots of finished sweeps (call after their results are in).
+    public func forgetSweeps() {
+        control.withLock { c in
+            for (slot, _) in c.oneShotSlots { c.release(slot) }
+            c.oneShotSlots.removeAll()
+        }
+    }
+
+    /// Targets polled on a schedule.
+    public var targetCount: Int { control.withLock { $0.byKey.count } }
+
+    private func refusal(_ t: ICMPTarget, sweep: Bool = false) -> String? {
+        if !sweep, let p = t.settings.problem { return p }
+        if sweep && !(32...65000).contains(t.settings.payloadBytes) { return "payload_bytes must be 32…65000" }
+        if !t.address.isV4 && !engine.hasV6 { return "IPv6 is turned off" }
+        if let s = t.settings.source, s.isV4 != t.address.isV4 { return "source \(s) is not the target's address family" }
+        return nil
+    }
+}
+
+private struct Key: Hashable {
+    var id: Int32
+    var address: IPAddress
+}
+
+/// Slot allocation, on the caller's side.
+private struct Control {
+    struct Entry {
+        var slot: Int32
+        var generation: UInt32
+        var target: ICMPTarget
+        var oneShot: Bool
+    }
+    var byKey: [Key: Entry] = [:]
+    var free: [Int32] = []
+    var nextSlot: Int32 = 0
+    var nextGeneration: UInt32 = 1
+    var oneShotSlots: [(Int32, UInt32)] = []
+
+    mutating func allocate() -> (Int32, UInt32) {
+        let gen = nextGeneration
+        nextGeneration = nextGeneration &+ 1
+        if nextGeneration == 0 { nextGeneration = 1 }
+        if let s = free.popLast() { return (s, gen) }
+        defer { nextSlot += 1 }
+        return (nextSlot, gen)
+    }
+
+    mutating func release(_ slot: Int32) { free.append(slot) }
+}
+
+func monotonicNanos() -> Int64 {
+    var ts = timespec()
+    unsafe clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+func realtimeNanos() -> Int64 {
+    var ts = timespec()
+    unsafe clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+extension Duration {
+    var nanos: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}
+
+/// The two threads and their state. Each `*Side` is touched by its own thread only.
+private final class Engine: @unchecked Sendable {
+    enum Command {
+        case add(slot: Int32, generation: UInt32, target: ICMPTarget, firstAt: Int64?, oneShot: Bool)
+        case remove(slot: Int32, generation: UInt32)
+    }
+
+    /// What the sender tells the receiver when a cycle's replies are all due.
+    struct Close: BitwiseCopyable {
+        var slot: Int32
+        var generation: UInt32
+        var cycle: UInt32
+        var sent: UInt8
+        /// Monotonic ns after which no reply can still count; replies read after it are all in.
+        var deadline: Int64
+        var startMicros: Int64
+    }
+
+    let options: ICMPPollerOptions
+    let v4: ICMPSocket
+    let v6: ICMPSocket?
+    var hasV6: Bool { v6 != nil }
+    let stats: ICMPStats
+    let onResult: @Sendable (ICMPCycleResult) -> Void
+    let onStateChange: @Sendable (ICMPStateChange) -> Void
+    let key = SipHash24.random()
+    let identifier = UInt16.random(in: 1...UInt16.max)
+    /// realtime − monotonic, to stamp rows with wall-clock time.
+    let realtimeOffset = realtimeNanos() - monotonicNanos()
+    let epoch = monotonicNanos()
+
+    let closes = SPSCRing<Close>(capacity: 1 << 18)
+    let senderCommands = Mutex<[Command]>([])
+    let receiverCommands = Mutex<[Command]>([])
+    let senderPending = Atomic<Bool>(false)
+    let receiverPending = Atomic<Bool>(false)
+    let stopping = Atomic<Bool>(false)
+    let running = Atomic<Bool>(false)
+    let done = DispatchGroup()
+
+    init(options: ICMPPollerOptions, v4: ICMPSocket, v6: ICMPSocket?, stats: ICMPStats,
+         onResult: @escaping @Sendable (ICMPCycleResult) -> Void, onStateChange: @escaping @Sendable (ICMPStateChange) -> Void) {
+        self.options = options
+        self.v4 = v4
+        self.v6 = v6
+        self.stats = stats
+        self.onResult = onResult
+        self.onStateChange = onStateChange
+    }
+
+    func submit(_ commands: [Command]) {
+        guard !commands.isEmpty else { return }
+        // The receiver learns of a target before the sender can probe it, so no first reply is stale.
+        receiverCommands.withLock { $0.append(contentsOf: commands) }
+        receiverPending.store(true, ordering: .releasing)
+        senderCommands.withLock { $0.append(contentsOf: commands) }
+        senderPending.store(true, ordering: .releasing)
+    }
+
+    func start() {
+        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        done.enter()
+        done.enter()
+        let s = Thread { [self] in
+            CPU.nameCurrentThread("sotp-icmp-tx")
+            if let cpu = options.senderCPU { try? CPU.pinCurrentThread(to: cpu) }
+            var side = SenderSide(engine: self)
+            side.run()
+            done.leave()
+        }
+        s.stackSize = 1 << 20
+        s.start()
+        let r = Thread { [self] in
+            CPU.nameCurrentThread("sotp-icmp-rx")
+            if let cpu = options.receiverCPU { try? CPU.pinCurrentThread(to: cpu) }
+            var side = ReceiverSide(engine: self)
+            side.run()
+            done.leave()
+        }
+        r.stackSize = 1 << 20
+        r.start()
+    }
+
+    func stop() {
+        guard running.load(ordering: .acquiring) else { return }
+        stopping.store(true, ordering: .releasing)
+        done.wait()
+    }
+}
+
+// MARK: - sender
+
+private struct SenderSlot {
+    var generation: UInt32 = 0
+    var active = false
+    var oneShot = false
+    var address: IPAddress = .v4(0)
+    var interval: Int64 = 0
+    var spacing: Int64 = 0
+    /// From the last probe to the close: the timeout plus a little grace for the receiver to read.
+    var closeAfter: Int64 = 0
+    var probes: UInt8 = 1
+    var nextProbe: UInt8 = 0
+    var payload: UInt16 = 56
+    var tos: Int16 = -1
+    var source: IPAddress?
+    var cycle: UInt32 = 0
+    var cycleStart: Int64 = 0
+}
+
+private struct PendingProbe {
+    var slot: Int32
+    var due: Int64
+}
+
+private struct SenderSide: ~Copyable {
+    let e: Engine
+    var slots: [SenderSlot] = []
+    var wheel: TimerWheel
+    var fired: [Int32] = []
+    var batch4: MessageBatch
+    var batch6: MessageBatch
+    var pending4: [PendingProbe] = []
+    var pending6: [PendingProbe] = []
+    var seq4: UInt16 = 0
+    var seq6: UInt16 = 0
+    let codec4: ICMPCodec
+    let codec6: ICMPCodec
+    var lateness: [Int]
+    var latenessDirty = false
+    var lastPublish: Int64 = 0
+    var bufferSize: Int
+
+    init(engine: Engine) {
+        e = engine
+        wheel = TimerWheel(tick: engine.options.tick, slots: 1 << 17, now: monotonicNanos())
+        bufferSize = 8 + 56
+        batch4 = MessageBatch(count: engine.options.batchSize, bufferSize: 2048)
+        batch6 = MessageBatch(count: engine.options.batchSize, bufferSize: 2048)
+        bufferSize = 2048
+        codec4 = ICMPCodec(key: engine.key, v6: false)
+        codec6 = ICMPCodec(key: engine.key, v6: true)
+        lateness = [Int](repeating: 0, count: ICMPStats.latenessBuckets)
+        fired.reserveCapacity(1 << 16)
+        pending4.reserveCapacity(engine.options.batchSize)
+        pending6.reserveCapacity(engine.options.batchSize)
+    }
+
+    mutating func run() {
+        while !e.stopping.load(ordering: .acquiring) {
+            if e.senderPending.load(ordering: .acquiring) { applyCommands() }
+            let now = monotonicNanos()
+            // Only ticks wholly in the past fire, so no probe leaves before its time.
+            fired.removeAll(keepingCapacity: true)
+            wheel.advance(throughTick: now / wheel.tick - 1, into: &fired)
+            for slot in fired { handle(slot) }
+            flush(v6: false)
+            flush(v6: true)
+            if now - lastPublish > 1_000_000_000 || latenessDirty && fired.isEmpty { publishLateness(now) }
+            sleepUntilWork()
+        }
+        publishLateness(monotonicNanos())
+    }
+
+    mutating func sleepUntilWork() {
+        // Wake for the next busy tick's end, but at least every 10 ms to see commands and stop.
+        let limitTicks = Int(10_000_000 / wheel.tick)
+        let wakeTick = (wheel.nextBusyTick(within: limitTicks) ?? (wheel.processedTick + Int64(limitTicks))) + 1
+        let wake = wakeTick * wheel.tick
+        if wake <= monotonicNanos() { return }
+        var ts = timespec(tv_sec: Int(wake / 1_000_000_000), tv_nsec: Int(wake % 1_000_000_000))
+        _ = unsafe clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil)
+    }
+
+    mutating func publishLateness(_ now: Int64) {
+        lastPublish = now
+        guard latenessDirty else { return }
+        latenessDirty = false
+        e.stats.lateness.withLock { h in
+            for i in h.indices where lateness[i] != 0 {
+                h[i] += lateness[i]
+                lateness[i] = 0
+            }
+        }
+    }
+
+    mutating func applyCommands() {
+        e.senderPending.store(false, ordering: .releasing)
+        let commands = e.senderCommands.withLock { c in
+            defer { c.removeAll() }
+            return c
+        }
+        let now = monotonicNanos()
+        for c in commands {
+            switch c {
+            case .add(let slot, let gen, let t, let firstAt, let oneShot):
+                let i = Int(slot)
+                if i >= slots.count {
+                    let n = max(i + 1, slots.count * 2, 1024)
+                    slots.append(contentsOf: repeatElement(SenderSlot(), count: n - slots.count))
+                    wheel.reserve(n)
+                }
+                let s = t.settings
+                let interval = s.interval.nanos, spacing = s.spacing.nanos, timeout = s.timeout.nanos
+                let slack = interval - spacing * Int64(s.probes - 1) - timeout
+                slots[i] = SenderSlot(
+                    generation: gen, active: true, oneShot: oneShot, address: t.address, interval: interval,
+                    spacing: spacing, closeAfter: timeout + max(0, min(20_000_000, oneShot ? 20_000_000 : slack / 2)),
+                    probes: UInt8(s.probes), nextProbe: 0, payload: UInt16(s.payloadBytes),
+                    tos: s.tos == 0 ? -1 : Int16(s.tos), source: s.source, cycle: 0, cycleStart: 0)
+                if s.payloadBytes + 8 > bufferSize { growBuffers(s.payloadBytes + 8) }
+                let first: Int64
+                if let firstAt {
+                    first = firstAt
+                } else {
+                    // Spread targets over the interval by the golden ratio of their slot: even for any
+                    // count, and a target added later falls into its own place in the rhythm.
+                    let phase = Int64((Double(slot) * 0.618_033_988_749_895).truncatingRemainder(dividingBy: 1) * Double(interval))
+                    let sinceEpoch = now - e.epoch
+                    var k = (sinceEpoch - phase) / interval
+                    if e.epoch + phase + k * interval < now { k += 1 }
+                    first = e.epoch + phase + max(0, k) * interval
+                }
+                wheel.schedule(slot, at: first)
+            case .remove(let slot, let gen):
+                let i = Int(slot)
+                guard i < slots.count, slots[i].generation == gen else { continue }
+                slots[i].active = false
+                wheel.cancel(slot)
+            }
+        }
+    }
+
+    mutating func growBuffers(_ size: Int) {
+        flush(v6: false)
+        flush(v6: true)
+        bufferSize = size
+        batch4 = MessageBatch(count: e.options.batchSize, bufferSize: size)
+        batch6 = MessageBatch(count: e.options.batchSize, bufferSize: size)
+    }
+
+    mutating func handle(_ slot: Int32) {
+        let i = Int(slot)
+        guard slots[i].active else { return }
+        let due = wheel.due[i]
+        if slots[i].nextProbe < slots[i].probes {
+            if slots[i].nextProbe == 0 {
+                slots[i].cycle &+= 1
+                slots[i].cycleStart = due
+            }
+            if slots[i].address.isV4 {
+                pending4.append(PendingProbe(slot: slot, due: due))
+                if pending4.count == e.options.batchSize { flush(v6: false) }
+            } else {
+                pending6.append(PendingProbe(slot: slot, due: due))
+                if pending6.count == e.options.batchSize { flush(v6: true) }
+            }
+            // The probe number is taken when the packet is built; count it as handed out now.
+            slots[i].nextProbe += 1
+            let s = slots[i]
+            if s.nextProbe < s.probes {
+                wheel.schedule(slot, at: s.cycleStart + Int64(s.nextProbe) * s.spacing)
+            } else {
+                wheel.schedule(slot, at: s.cycleStart + Int64(s.probes - 1) * s.spacing + s.closeAfter)
+            }
+        } else {
+            let s = slots[i]
+            let close = Engine.Close(
+                slot: slot, generation: s.generation, cycle: s.cycle, sent: s.probes, deadline: due,
+                startMicros: (s.cycleStart + e.realtimeOffset) / 1000)
+            while !e.closes.push(close) {
+                // The receiver is behind by a quarter million cycles: wait for it rather than lose one.
+                e.stats.add(e.stats.closeQueueWaits)
+                if e.stopping.load(ordering: .relaxed) { return }
+                usleep(100)
+            }
+            slots[i].nextProbe = 0
+            if s.oneShot {
+                slots[i].active = false
+            } else {
+                wheel.schedule(slot, at: s.cycleStart + s.interval)
+            }
+        }
+    }
+
+    mutating func flush(v6: Bool) {
+        let n = v6 ? pending6.count : pending4.count
+        guard n > 0 else { return }
+        let sentAt = realtimeNanos(), sentMono = monotonicNanos()
+        if v6 {
+            Self.build(batch6, pending6, codec6, &seq6, &lateness, slots, e.identifier, sentAt: sentAt, sentMono: sentMono)
+            if let sock = e.v6 { send(batch6, sock, count: n) }
+            pending6.removeAll(keepingCapacity: true)
+        } else {
+            Self.build(batch4, pending4, codec4, &seq4, &lateness, slots, e.identifier, sentAt: sentAt, sentMono: sentMono)
+            send(batch4, e.v4, count: n)
+            pending4.removeAll(keepingCapacity: true)
+        }
+        latenessDirty = true
+        e.stats.add(e.stats.probesSent, n)
+    }
+
+    /// Writes the pending probes into the batch, all stamped with the same send time (taken just before).
+    static func build(
+        _ batch: borrowing MessageBatch, _ pending: [PendingProbe], _ codec: ICMPCodec, _ seq: inout UInt16,
+        _ lateness: inout [Int], _ slots: [SenderSlot], _ id: UInt16, sentAt: Int64, sentMono: Int64
+    ) {
+        for j in 0..<pending.count {
+            let p = pending[j]
+            let s = slots[Int(p.slot)]
+            seq &+= 1
+            let sq = seq
+            let token = ProbeToken(
+                slot: UInt32(p.slot), generation: s.generation, cycle: s.cycle,
+                probe: s.spacing > 0 ? UInt8(clamping: (p.due - s.cycleStart) / s.spacing) : 0, sentNanos: sentAt)
+            let len = batch.fill(j) { out in
+                codec.writeEchoRequest(into: &out, id: id, seq: sq, token: token, payloadBytes: Int(s.payload))
+            }
+            batch.address(j, to: s.address, length: len, tos: s.tos < 0 ? nil : UInt8(s.tos), source: s.source)
+            lateness[ICMPStats.bucket(latenessNanos: sentMono - p.due)] += 1
+        }
+    }
+
+    func send(_ batch: borrowing MessageBatch, _ sock: borrowing ICMPSocket, count n: Int) {
+        var start = 0, waits = 0
+        while start < n {
+            switch batch.send(sock, start: start, count: n - start) {
+            case .success(0):
+                // Send buffer full: give the kernel a moment, a bounded number of times.
+                waits += 1
+                e.stats.add(e.stats.sendRetries)
+                if waits > 1000 {
+                    e.stats.add(e.stats.sendErrors, n - start)
+                    return
+                }
+                usleep(50)
+            case .success(let k):
+                start += k
+            case .failure:
+                // This message's destination was refused (no route, EPERM…); the rest may still go.
+                e.stats.add(e.stats.sendErrors)
+                start += 1
+            }
+        }
+    }
+}
+// MARK: - receiver
+
+private struct ReceiverSlot {
+    var generation: UInt32 = 0
+    var deviceID: Int32 = 0
+    var address: IPAddress = .v4(0)
+    var oneShot = false
+    var timeout: Int64 = 0
+    var downAfter: UInt16 = 2
+    var upAfter: UInt16 = 1
+    var failLoss: Double = 100
+    // The open cycle.
+    var cycle: UInt32 = 0
+    var closedCycle: UInt32 = 0
+    var received: UInt64 = 0
+    var rttMin: Int64 = .max
+    var rttMax: Int64 = 0
+    var rttSum: Int64 = 0
+    var lastRtt: Int64 = -1
+    var jitterSum: Int64 = 0
+    var jitterCount: UInt16 = 0
+    var errors: UInt16 = 0
+    var late: UInt16 = 0
+    /// Late replies to already closed cycles, reported with the next row.
+    var carriedLate: UInt16 = 0
+    // State machine: 0 unknown, 1 up, 2 down.
+    var state: UInt8 = 0
+    var okRun: UInt16 = 0
+    var failRun: UInt16 = 0
+    var runStartMicros: Int64 = 0
+
+    mutating func open(_ c: UInt32) {
+        cycle = c
+        received = 0
+        rttMin = .max
+        rttMax = 0
+        rttSum = 0
+        lastRtt = -1
+        jitterSum = 0
+        jitterCount = 0
+        errors = 0
+        late = 0
+    }
+}
+
+private struct ReceiverSide: ~Copyable {
+    let e: Engine
+    var slots: [ReceiverSlot] = []
+    var byAddress: [IPAddress: Int32] = [:]
+    var batch: MessageBatch
+    let codec4: ICMPCodec
+    let codec6: ICMPCodec
+
+    init(engine: Engine) {
+        e = engine
+        batch = MessageBatch(count: engine.options.batchSize, bufferSize: 512)
+        codec4 = ICMPCodec(key: engine.key, v6: false)
+        codec6 = ICMPCodec(key: engine.key, v6: true)
+    }
+
+    mutating func run() {
+        var fds = [pollfd(fd: e.v4.fd, events: Int16(POLLIN), revents: 0)]
+        if let v6 = e.v6 { fds.append(pollfd(fd: v6.fd, events: Int16(POLLIN), revents: 0)) }
+        while !e.stopping.load(ordering: .acquiring) {
+            if e.receiverPending.load(ordering: .acquiring) { applyCommands() }
+            // Closes are taken only when their deadline passed before this drain began: every reply that
+            // could still count was then already in the socket buffer.
+            let drainStart = monotonicNanos()
+            _ = unsafe poll(&fds, nfds_t(fds.count), e.closes.count > 0 ? 0 : 5)
+            drain(v6: false)
+            if e.v6 != nil { drain(v6: true) }
+            while let c = e.closes.peek(), c.deadline <= drainStart {
+                _ = e.closes.pop()
+                close(c)
+            }
+            if e.closes.count > 0, let c = e.closes.peek(), c.deadline > drainStart {
+                // Deadline still ahead: sleep a little instead of spinning on poll(0).
+                let wait = min(c.deadline - monotonicNanos(), 2_000_000)
+                if wait > 0 { _ = unsafe poll(&fds, nfds_t(fds.count), Int32(max(1, wait / 1_000_000))) }
+            }
+        }
+    }
+
+    mutating func applyCommands() {
+        e.receiverPending.store(false, ordering: .releasing)
+        let commands = e.receiverCommands.withLock { c in
+            defer { c.removeAll() }
+            return c
+        }
+        for c in commands {
+            switch c {
+            case .add(let slot, let gen, let t, _, let oneShot):
+                let i = Int(slot)
+                if i >= slots.count {
+                    slots.append(contentsOf: repeatElement(ReceiverSlot(), count: max(i + 1, slots.count * 2, 1024) - slots.count))
+                }
+                if slots[i].generation != 0, byAddress[slots[i].address] == slot { byAddress[slots[i].address] = nil }
+                var r = ReceiverSlot()
+                r.generation = gen
+                r.deviceID = t.id
+                r.address = t.address
+                r.oneShot = oneShot
+                r.timeout = t.settings.timeout.nanos
+                r.downAfter = UInt16(clamping: t.settings.downAfter)
+                r.upAfter = UInt16(clamping: t.settings.upAfter)
+                r.failLoss = t.settings.failLossPercent
+                slots[i] = r
+                if !oneShot { byAddress[t.address] = slot }
+            case .remove(let slot, let gen):
+                let i = Int(slot)
+                guard i < slots.count, slots[i].generation == gen else { continue }
+                if byAddress[slots[i].address] == slot { byAddress[slots[i].address] = nil }
+                slots[i].generation = 0
+            }
+        }
+    }
+
+    mutating func drain(v6: Bool) {
+        while true {
+            let n: Int
+            do {
+                if v6, let s = e.v6 { n = try batch.receive(s) } else { n = try batch.receive(e.v4) }
+            } catch {
+                e.stats.add(e.stats.receiveErrors)
+                return
+            }
+            if n == 0 { return }
+            // A target added just now may already be answering: learn of it before matching.
+            if e.receiverPending.load(ordering: .acquiring) { applyCommands() }
+            for i in 0..<n { handle(i, v6: v6) }
+            if n < batch.count { return }
+        }
+    }
+
+    mutating func handle(_ i: Int, v6: Bool) {
+        let rx: Int64
+        if let t = batch.receiveNanos(i) {
+            rx = t
+        } else {
+            e.stats.add(e.stats.noKernelTimestamp)
+            rx = realtimeNanos()
+        }
+        let raw = v6 ? (e.v6?.raw ?? false) : e.v4.raw
+        let codec = v6 ? codec6 : codec4
+        let parsed: ParsedICMP
+        do {
+            parsed = try batch.withReceived(i) { bytes throws(ICMPParseError) in
+                try codec.parse(bytes, withIPHeader: raw && !v6)
+            }
+        } catch {
+            e.stats.add(e.stats.malformed)
+            return
+        }
+        switch parsed {
+        case .other:
+            e.stats.add(e.stats.foreign)
+        case .echoReply(let id, _, let token):
+            guard !raw || id == e.identifier else {
+                e.stats.add(e.stats.foreign)
+                return
+            }
+            switch token {
+            case .absent: e.stats.add(e.stats.foreign)
+            case .invalid: e.stats.add(e.stats.forged)
+            case .valid(let t): reply(t, from: batch.source(i), rx: rx)
+            }
+        case .error(_, _, let dst, let id, let seq, let token):
+            _ = seq
+            if case .valid(let t) = token {
+                attributeError(slot: Int(t.slot), generation: t.generation, cycle: t.cycle)
+            } else if raw && id == e.identifier, let s = byAddress[dst] {
+                attributeError(slot: Int(s), generation: slots[Int(s)].generation, cycle: slots[Int(s)].cycle)
+            } else {
+                e.stats.add(e.stats.icmpErrorsUnattributed)
+            }
+        }
+    }
+
+    mutating func attributeError(slot i: Int, generation: UInt32, cycle: UInt32) {
+        guard i < slots.count, slots[i].generation == generation, generation != 0, cycle > slots[i].closedCycle else {
+            e.stats.add(e.stats.icmpErrorsUnattributed)
+            return
+        }
+        if slots[i].cycle != cycle { slots[i].open(cycle) }
+        slots[i].errors &+= 1
+        e.stats.add(e.stats.icmpErrors)
+    }
+
+    mutating func reply(_ t: ProbeToken, from source: IPAddress?, rx: Int64) {
+        let i = Int(t.slot)
+        guard i < slots.count, slots[i].generation == t.generation, t.generation != 0 else {
+            e.stats.add(e.stats.stale)
+            return
+        }
+        guard source == slots[i].address else {
+            e.stats.add(e.stats.wrongSource)
+            return
+        }
+        if t.cycle <= slots[i].closedCycle {
+            slots[i].carriedLate &+= 1
+            e.stats.add(e.stats.repliesLate)
+            return
+        }
+        if slots[i].cycle != t.cycle { slots[i].open(t.cycle) }
+        let rtt = max(0, rx - t.sentNanos)
+        if rtt > slots[i].timeout {
+            slots[i].late &+= 1
+            e.stats.add(e.stats.repliesLate)
+            return
+        }
+        let bit: UInt64 = 1 << UInt64(t.probe & 63)
+        if slots[i].received & bit != 0 {
+            e.stats.add(e.stats.duplicates)
+            return
+        }
+        slots[i].received |= bit
+        slots[i].rttMin = min(slots[i].rttMin, rtt)
+        slots[i].rttMax = max(slots[i].rttMax, rtt)
+        slots[i].rttSum += rtt
+        if slots[i].lastRtt >= 0 {
+            slots[i].jitterSum += abs(rtt - slots[i].lastRtt)
+            slots[i].jitterCount &+= 1
+        }
+        slots[i].lastRtt = rtt
+        e.stats.add(e.stats.repliesMatched)
+    }
+
+    mutating func close(_ c: Engine.Close) {
+        let i = Int(c.slot)
+        guard i < slots.count, slots[i].generation == c.generation, c.generation != 0 else { return }
+        if slots[i].cycle != c.cycle { slots[i].open(c.cycle) }
+        let s = slots[i]
+        let received = s.received.nonzeroBitCount
+        let ms = 1e-6
+        let result = ICMPCycleResult(
+            timeMicros: c.startMicros, deviceID: s.deviceID, address: s.address, sent: Int(c.sent), received: received,
+            rttMinMs: received > 0 ? Double(s.rttMin) * ms : nil,
+            rttAvgMs: received > 0 ? Double(s.rttSum) / Double(received) * ms : nil,
+            rttMaxMs: received > 0 ? Double(s.rttMax) * ms : nil,
+            jitterMs: s.jitterCount > 0 ? Double(s.jitterSum) / Double(s.jitterCount) * ms : nil,
+            icmpErrors: Int(s.errors), late: Int(s.late) + Int(s.carriedLate))
+        slots[i].closedCycle = c.cycle
+        slots[i].carriedLate = 0
+        slots[i].open(c.cycle &+ 1)
+        e.stats.add(e.stats.cyclesClosed)
+        e.onResult(result)
+        if !s.oneShot { transition(i, result) }
+    }
+
+    /// Up/down with hysteresis. The event is stamped with the start of the first cycle of the run that
+    /// caused it, so availability computed from the events matches what the samples show.
+    mutating func transition(_ i: Int, _ r: ICMPCycleResult) {
+        let failed = r.sent > 0 && r.lossPercent >= slots[i].failLoss
+        if failed {
+            if slots[i].failRun == 0 { slots[i].runStartMicros = r.timeMicros }
+            slots[i].failRun &+= 1
+            slots[i].okRun = 0
+            if slots[i].state != 2 && slots[i].failRun >= slots[i].downAfter {
+                slots[i].state = 2
+                let why = "\(slots[i].failRun) cycle\(slots[i].failRun == 1 ? "" : "s") at \(Int(r.lossPercent))% loss"
+                e.onStateChange(ICMPStateChange(timeMicros: slots[i].runStartMicros, deviceID: r.deviceID, address: r.address, up: false, reason: why))
+            }
+        } else {
+            if slots[i].okRun == 0 { slots[i].runStartMicros = r.timeMicros }
+            slots[i].okRun &+= 1
+            slots[i].failRun = 0
+            if slots[i].state != 1 && slots[i].okRun >= slots[i].upAfter {
+                slots[i].state = 1
+                let why = "\(slots[i].okRun) cycle\(slots[i].okRun == 1 ? "" : "s") answered"
+                e.onStateChange(ICMPStateChange(timeMicros: slots[i].runStartMicros, deviceID: r.deviceID, address: r.address, up: true, reason: why))
+            }
+        }
+    }
+}
