@@ -349,8 +349,8 @@ private struct SenderSide: ~Copyable {
     }
 
     mutating func sleepUntilWork() {
-        // Wake for the next busy tick's end, but at least every 10 ms to see commands and stop.
-        let limitTicks = Int(10_000_000 / wheel.tick)
+        // Wake for the next busy tick's end, but at least every 2 ms to see new targets and stop.
+        let limitTicks = Int(2_000_000 / wheel.tick)
         let wakeTick = (wheel.nextBusyTick(within: limitTicks) ?? (wheel.processedTick + Int64(limitTicks))) + 1
         let wake = wakeTick * wheel.tick
         if wake <= monotonicNanos() { return }
@@ -541,9 +541,15 @@ private struct ReceiverSlot {
     var downAfter: UInt16 = 2
     var upAfter: UInt16 = 1
     var failLoss: Double = 100
+    var probes: UInt8 = 1
+    var spacing: Int64 = 0
     // The open cycle.
     var cycle: UInt32 = 0
     var closedCycle: UInt32 = 0
+    /// Which probes of the last closed cycle were answered (to tell a duplicate from a late reply).
+    var closedReceived: UInt64 = 0
+    /// The open cycle's start as its first reply tells it, for a cycle closed early (all answered).
+    var startMicros: Int64 = 0
     var received: UInt64 = 0
     var rttMin: Int64 = .max
     var rttMax: Int64 = 0
@@ -593,22 +599,26 @@ private struct ReceiverSide: ~Copyable {
     mutating func run() {
         var fds = [pollfd(fd: e.v4.fd, events: Int16(POLLIN), revents: 0)]
         if let v6 = e.v6 { fds.append(pollfd(fd: v6.fd, events: Int16(POLLIN), revents: 0)) }
+        var busy = false
         while !e.stopping.load(ordering: .acquiring) {
             if e.receiverPending.load(ordering: .acquiring) { applyCommands() }
             // Closes are taken only when their deadline passed before this drain began: every reply that
             // could still count was then already in the socket buffer.
             let drainStart = monotonicNanos()
-            _ = unsafe poll(&fds, nfds_t(fds.count), e.closes.count > 0 ? 0 : 5)
-            drain(v6: false)
-            if e.v6 != nil { drain(v6: true) }
+            if busy {
+                // Under load, read in batches every 200 µs instead of being woken for each packet: the
+                // kernel timestamps keep the RTTs exact, and the sender no longer pays for our wakeups.
+                var ts = timespec(tv_sec: 0, tv_nsec: 200_000)
+                _ = unsafe nanosleep(&ts, nil)
+            } else {
+                _ = unsafe poll(&fds, nfds_t(fds.count), e.closes.count > 0 ? 1 : 5)
+            }
+            var got = drain(v6: false)
+            if e.v6 != nil { got += drain(v6: true) }
+            busy = got >= 8
             while let c = e.closes.peek(), c.deadline <= drainStart {
                 _ = e.closes.pop()
                 close(c)
-            }
-            if e.closes.count > 0, let c = e.closes.peek(), c.deadline > drainStart {
-                // Deadline still ahead: sleep a little instead of spinning on poll(0).
-                let wait = min(c.deadline - monotonicNanos(), 2_000_000)
-                if wait > 0 { _ = unsafe poll(&fds, nfds_t(fds.count), Int32(max(1, wait / 1_000_000))) }
             }
         }
     }
@@ -636,6 +646,8 @@ private struct ReceiverSide: ~Copyable {
                 r.downAfter = UInt16(clamping: t.settings.downAfter)
                 r.upAfter = UInt16(clamping: t.settings.upAfter)
                 r.failLoss = t.settings.failLossPercent
+                r.probes = UInt8(t.settings.probes)
+                r.spacing = t.settings.spacing.nanos
                 slots[i] = r
                 if !oneShot { byAddress[t.address] = slot }
             case .remove(let slot, let gen):
@@ -647,20 +659,23 @@ private struct ReceiverSide: ~Copyable {
         }
     }
 
-    mutating func drain(v6: Bool) {
+    /// Reads until the socket is empty; returns the number of messages.
+    mutating func drain(v6: Bool) -> Int {
+        var total = 0
         while true {
             let n: Int
             do {
                 if v6, let s = e.v6 { n = try batch.receive(s) } else { n = try batch.receive(e.v4) }
             } catch {
                 e.stats.add(e.stats.receiveErrors)
-                return
+                return total
             }
-            if n == 0 { return }
+            total += n
+            if n == 0 { return total }
             // A target added just now may already be answering: learn of it before matching.
             if e.receiverPending.load(ordering: .acquiring) { applyCommands() }
             for i in 0..<n { handle(i, v6: v6) }
-            if n < batch.count { return }
+            if n < batch.count { return total }
         }
     }
 
@@ -729,11 +744,18 @@ private struct ReceiverSide: ~Copyable {
             return
         }
         if t.cycle <= slots[i].closedCycle {
-            slots[i].carriedLate &+= 1
-            e.stats.add(e.stats.repliesLate)
+            if t.cycle == slots[i].closedCycle && slots[i].closedReceived & (1 << UInt64(t.probe & 63)) != 0 {
+                e.stats.add(e.stats.duplicates)
+            } else {
+                slots[i].carriedLate &+= 1
+                e.stats.add(e.stats.repliesLate)
+            }
             return
         }
         if slots[i].cycle != t.cycle { slots[i].open(t.cycle) }
+        if slots[i].received == 0 {
+            slots[i].startMicros = (t.sentNanos - Int64(t.probe) * slots[i].spacing) / 1000
+        }
         let rtt = max(0, rx - t.sentNanos)
         if rtt > slots[i].timeout {
             slots[i].late &+= 1
@@ -755,25 +777,36 @@ private struct ReceiverSide: ~Copyable {
         }
         slots[i].lastRtt = rtt
         e.stats.add(e.stats.repliesMatched)
+        // Every probe answered: nothing more can change this cycle, so report it now rather than at the
+        // timeout (a sweep then ends as soon as the last reply is in, as fping does).
+        if slots[i].received.nonzeroBitCount == Int(slots[i].probes) {
+            finish(i, cycle: t.cycle, sent: slots[i].probes, startMicros: slots[i].startMicros)
+        }
     }
 
     mutating func close(_ c: Engine.Close) {
         let i = Int(c.slot)
-        guard i < slots.count, slots[i].generation == c.generation, c.generation != 0 else { return }
-        if slots[i].cycle != c.cycle { slots[i].open(c.cycle) }
+        // A cycle whose probes were all answered was reported already.
+        guard i < slots.count, slots[i].generation == c.generation, c.generation != 0, c.cycle > slots[i].closedCycle else { return }
+        finish(i, cycle: c.cycle, sent: c.sent, startMicros: c.startMicros)
+    }
+
+    mutating func finish(_ i: Int, cycle: UInt32, sent: UInt8, startMicros: Int64) {
+        if slots[i].cycle != cycle { slots[i].open(cycle) }
         let s = slots[i]
         let received = s.received.nonzeroBitCount
         let ms = 1e-6
         let result = ICMPCycleResult(
-            timeMicros: c.startMicros, deviceID: s.deviceID, address: s.address, sent: Int(c.sent), received: received,
+            timeMicros: startMicros, deviceID: s.deviceID, address: s.address, sent: Int(sent), received: received,
             rttMinMs: received > 0 ? Double(s.rttMin) * ms : nil,
             rttAvgMs: received > 0 ? Double(s.rttSum) / Double(received) * ms : nil,
             rttMaxMs: received > 0 ? Double(s.rttMax) * ms : nil,
             jitterMs: s.jitterCount > 0 ? Double(s.jitterSum) / Double(s.jitterCount) * ms : nil,
             icmpErrors: Int(s.errors), late: Int(s.late) + Int(s.carriedLate))
-        slots[i].closedCycle = c.cycle
+        slots[i].closedCycle = cycle
+        slots[i].closedReceived = s.received
         slots[i].carriedLate = 0
-        slots[i].open(c.cycle &+ 1)
+        slots[i].open(cycle &+ 1)
         e.stats.add(e.stats.cyclesClosed)
         e.onResult(result)
         if !s.oneShot { transition(i, result) }
