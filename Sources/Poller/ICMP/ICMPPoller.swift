@@ -777,9 +777,10 @@ private struct ReceiverSide: ~Copyable {
         }
         slots[i].lastRtt = rtt
         e.stats.add(e.stats.repliesMatched)
-        // Every probe answered: nothing more can change this cycle, so report it now rather than at the
-        // timeout (a sweep then ends as soon as the last reply is in, as fping does).
-        if slots[i].received.nonzeroBitCount == Int(slots[i].probes) {
+        // A sweep's target with every probe answered is reported now rather than at the timeout, so a
+        // sweep ends as soon as the last reply is in, as fping does. Scheduled targets wait for the
+        // sender's close, which carries the cycle's scheduled start for the row's time.
+        if slots[i].oneShot && slots[i].received.nonzeroBitCount == Int(slots[i].probes) {
             finish(i, cycle: t.cycle, sent: slots[i].probes, startMicros: slots[i].startMicros)
         }
     }
