@@ -61,7 +61,7 @@ let package = Package(
         ),
         .testTarget(name: "CaptureTests", dependencies: ["Capture"]),
         .testTarget(name: "FlowTests", dependencies: ["Flow"]),
-        .testTarget(name: "PollerTests", dependencies: ["Poller"]),
+        .testTarget(name: "PollerTests", dependencies: ["Poller", "TestSupport"]),
         .testTarget(name: "SinkTests", dependencies: ["Sink", "TestSupport"]),
         .testTarget(name: "sotpdTests", dependencies: ["sotpd", "Sink", "TestSupport"]),
     ],
