@@ -52,11 +52,16 @@ let package = Package(
             ]
         ),
 
-        // Tests mirror Sources; TestSupport reaches the real database the scripts start.
+        // Tests mirror Sources; TestSupport reaches the real database the scripts start and builds test
+        // hosts in network namespaces.
         .target(name: "TestSupport", dependencies: ["Sink"], path: "Tests/TestSupport"),
+        // Answers pings inside a test namespace with a set delay and loss (this kernel has no tc netem).
+        .executableTarget(
+            name: "sotp-test-responder", path: "Tests/Responder", cSettings: [.define("_GNU_SOURCE")]
+        ),
         .testTarget(name: "CaptureTests", dependencies: ["Capture"]),
         .testTarget(name: "FlowTests", dependencies: ["Flow"]),
-        .testTarget(name: "PollerTests", dependencies: ["Poller"]),
+        .testTarget(name: "PollerTests", dependencies: ["Poller", "TestSupport"]),
         .testTarget(name: "SinkTests", dependencies: ["Sink", "TestSupport"]),
         .testTarget(name: "sotpdTests", dependencies: ["sotpd", "Sink", "TestSupport"]),
     ],

@@ -51,6 +51,19 @@ public final class Child: @unchecked Sendable {
             }
             usleep(10_000)
         }
+        return record(st)
+    }
+
+    /// The child's exit code if it has ended (reaping it), nil while it still runs; never blocks.
+    public func exitStatus() -> Int32? {
+        if let status { return status }
+        var st: Int32 = 0
+        var r: pid_t
+        repeat { r = waitpid(pid, &st, WNOHANG) } while r < 0 && errno == EINTR
+        return r == pid ? record(st) : nil
+    }
+
+    private func record(_ st: Int32) -> Int32 {
         let code: Int32 = (st & 0x7F) == 0 ? (st >> 8) & 0xFF : 128 + (st & 0x7F)
         status = code
         return code
