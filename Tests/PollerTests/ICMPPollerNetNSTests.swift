@@ -1,0 +1,133 @@
+// The ICMP poller against a host in a network namespace whose answers come from sotp-test-responder
+// at a set delay and loss (this kernel has no netem): RTT accuracy, loss accuracy, up/down, IPv4 and IPv6.
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+
+@testable import Poller
+
+@Suite("ICMP poller across a namespace", .serialized, .enabled(if: NetNS.available, Comment(rawValue: NetNS.unavailableReason ?? "")))
+struct ICMPPollerNetNSTests {
+    final class Collected: Sendable {
+        let results = Mutex<[ICMPCycleResult]>([])
+        let changes = Mutex<[ICMPStateChange]>([])
+
+        func wait(_ timeout: Duration, until done: () -> Bool) -> Bool {
+            let end = ContinuousClock.now + timeout
+            while !done() {
+                if ContinuousClock.now > end { return false }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            return true
+        }
+    }
+
+    static func poller(_ c: Collected) throws -> ICMPPoller {
+        try ICMPPoller(
+            onResult: { r in c.results.withLock { $0.append(r) } },
+            onStateChange: { s in c.changes.withLock { $0.append(s) } })
+    }
+
+    /// `n` one-probe sweeps of the namespace host at `rate` a second; returns their results.
+    static func sweep(_ ns: NetNS, v6: Bool, count n: Int, rate: Int, timeout: Duration = .milliseconds(500)) throws -> [ICMPCycleResult] {
+        let c = Collected()
+        let p = try poller(c)
+        p.start()
+        defer { p.stop() }
+        var s = ProbeSettings()
+        s.probes = 1
+        s.timeout = timeout
+        let address = try #require(IPAddress(v6 ? ns.hostV6 : ns.hostV4))
+        let targets = (0..<n).map { ICMPTarget(id: Int32($0), name: "h", address: address, settings: s) }
+        #expect(p.sweep(targets, ratePerSecond: rate).isEmpty)
+        let done = c.wait(.seconds(Double(n) / Double(rate)) + timeout + .seconds(10)) { c.results.withLock { $0.count } == n }
+        #expect(done, "\(c.results.withLock { $0.count }) of \(n) results")
+        let st = p.stats.snapshot()
+        #expect(st.forged == 0 && st.stale == 0 && st.wrongSource == 0 && st.noKernelTimestamp == 0, "\(st)")
+        return c.results.withLock { $0 }
+    }
+
+    @Test("median RTT within 0.2 ms of an injected 20 ms delay", arguments: [false, true])
+    func rttMatchesInjectedDelay(v6: Bool) throws {
+        let ns = try NetNS.create(tag: "rtt")
+        defer { ns.destroy() }
+        try ns.startResponder(delayMicros: 20_000, lossPercent: 0)
+        let results = try Self.sweep(ns, v6: v6, count: 300, rate: 200)
+        let rtts = results.compactMap(\.rttAvgMs).sorted()
+        #expect(rtts.count == 300)
+        let median = rtts[rtts.count / 2]
+        #expect(abs(median - 20) <= 0.2, "median \(median) ms over \(rtts.count) probes (\(v6 ? "IPv6" : "IPv4"))")
+    }
+
+    @Test("loss within 2 points of an injected 10% over 1000 probes", arguments: [false, true])
+    func lossMatchesInjectedLoss(v6: Bool) throws {
+        let ns = try NetNS.create(tag: "loss")
+        defer { ns.destroy() }
+        try ns.startResponder(delayMicros: 1_000, lossPercent: 10, seed: 7)
+        let results = try Self.sweep(ns, v6: v6, count: 1000, rate: 1000)
+        let sent = results.reduce(0) { $0 + $1.sent }, received = results.reduce(0) { $0 + $1.received }
+        let loss = Double(sent - received) * 100 / Double(sent)
+        #expect(sent == 1000)
+        #expect(abs(loss - 10) <= 2, "measured \(loss)% loss (\(v6 ? "IPv6" : "IPv4"))")
+    }
+
+    @Test("a host that stops answering goes down after the hysteresis and comes back up", arguments: [false, true])
+    func downAndUpAgain(v6: Bool) throws {
+        let ns = try NetNS.create(tag: "updown")
+        defer { ns.destroy() }
+        try ns.startResponder(delayMicros: 2_000, lossPercent: 0)
+        let c = Collected()
+        let p = try Self.poller(c)
+        p.start()
+        defer { p.stop() }
+        var s = ProbeSettings()
+        s.interval = .milliseconds(300)
+        s.probes = 2
+        s.spacing = .milliseconds(20)
+        s.timeout = .milliseconds(150)
+        s.downAfter = 3
+        s.upAfter = 2
+        let address = try #require(IPAddress(v6 ? ns.hostV6 : ns.hostV4))
+        #expect(p.setTargets([ICMPTarget(id: 9, name: "h", address: address, settings: s)]).isEmpty)
+        #expect(c.wait(.seconds(5)) { c.changes.withLock { $0.count } == 1 })
+        try ns.pauseResponder()
+        let pausedAt = Int64(Date().timeIntervalSince1970 * 1e6)
+        #expect(c.wait(.seconds(5)) { c.changes.withLock { $0.count } == 2 })
+        try ns.resumeResponder()
+        let resumedAt = Int64(Date().timeIntervalSince1970 * 1e6)
+        #expect(c.wait(.seconds(5)) { c.changes.withLock { $0.count } == 3 })
+        let changes = c.changes.withLock { $0 }
+        let results = c.results.withLock { $0 }
+        #expect(changes.map(\.up) == [true, false, true])
+        guard changes.count == 3 else { return }
+        // Down only after three failed cycles, stamped with the first of them (within a cycle of the pause).
+        let failedBeforeDown = results.filter { $0.received == 0 && $0.timeMicros >= changes[1].timeMicros && $0.timeMicros < changes[2].timeMicros }
+        #expect(failedBeforeDown.count >= 3)
+        #expect(changes[1].timeMicros >= pausedAt - 300_000 && changes[1].timeMicros <= pausedAt + 300_000)
+        #expect(changes[2].timeMicros >= resumedAt - 300_000 && changes[2].timeMicros <= resumedAt + 300_000)
+        #expect(results.allSatisfy { $0.deviceID == 9 && $0.address == address })
+    }
+
+    @Test("an unreachable neighbour's errors are counted against its probes")
+    func unreachableIsCounted() throws {
+        // 198.18.x.3 is on the namespace's /30 link but no host has it: the kernel's ARP resolution
+        // fails and it answers our probes with host unreachable (ICMP type 3 code 1), after ~3 s.
+        let ns = try NetNS.create(tag: "unreach")
+        defer { ns.destroy() }
+        let parts = ns.hostV4.split(separator: ".")
+        let absent = try #require(IPAddress("\(parts[0]).\(parts[1]).\(parts[2]).3"))
+        let c = Collected()
+        let p = try Self.poller(c)
+        p.start()
+        defer { p.stop() }
+        var s = ProbeSettings()
+        s.probes = 1
+        s.timeout = .seconds(5)
+        #expect(p.sweep([ICMPTarget(id: 1, name: "absent", address: absent, settings: s)], ratePerSecond: 0).isEmpty)
+        #expect(c.wait(.seconds(15)) { c.results.withLock { $0.count } == 1 })
+        let r = c.results.withLock { $0 }.first
+        #expect(r?.received == 0)
+        #expect(r?.icmpErrors == 1, "\(String(describing: r)) \(p.stats.snapshot())")
+    }
+}
