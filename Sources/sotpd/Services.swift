@@ -45,6 +45,8 @@ struct StatsService: Service {
     static let table = TableSpec("sotp_stats", [.init("time", .timestamptz), .init("metric", .text), .init("value", .float8)])
     let sink: Sink
     let interval: Duration
+    /// Other components' counters, already prefixed ("icmp.probes_sent"), read once per interval.
+    var sources: [@Sendable () -> [(String, Double)]] = []
 
     func run() async throws {
         guard interval > .zero else {
@@ -55,11 +57,13 @@ struct StatsService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             let now = unixMicrosNow()
-            for (name, value) in sink.stats.snapshot().fields {
+            var values = sink.stats.snapshot().fields.map { ("sink." + $0.0, Double($0.1)) }
+            for source in sources { values += source() }
+            for (name, value) in values {
                 sink.append(t) { row in
                     row.timestamptz(unixMicros: now)
-                    row.text("sink." + name)
-                    row.float8(Double(value))
+                    row.text(name)
+                    row.float8(value)
                 }
             }
         }

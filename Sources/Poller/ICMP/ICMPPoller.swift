@@ -363,8 +363,9 @@ private struct SenderSide: ~Copyable {
         guard latenessDirty else { return }
         latenessDirty = false
         e.stats.lateness.withLock { h in
-            for i in h.indices where lateness[i] != 0 {
-                h[i] += lateness[i]
+            for i in lateness.indices where lateness[i] != 0 {
+                h.total[i] += lateness[i]
+                h.window[i] += lateness[i]
                 lateness[i] = 0
             }
         }

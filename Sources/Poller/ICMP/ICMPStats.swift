@@ -22,7 +22,9 @@ public final class ICMPStats: Sendable {
     let closeQueueWaits = Atomic<Int>(0)
     let receiveErrors = Atomic<Int>(0)
     /// Send lateness against schedule: buckets of 10 µs below 10 ms, then of 1 ms below 10 s, then one.
-    let lateness = Mutex<[Int]>([Int](repeating: 0, count: ICMPStats.latenessBuckets))
+    /// `lateness` holds everything since start; `window` since the last `takeLatenessWindow()`.
+    let lateness = Mutex<(total: [Int], window: [Int])>((
+        [Int](repeating: 0, count: ICMPStats.latenessBuckets), [Int](repeating: 0, count: ICMPStats.latenessBuckets)))
 
     static let latenessBuckets = 1000 + 9990 + 1
 
@@ -117,29 +119,35 @@ public final class ICMPStats: Sendable {
         s.cyclesClosed = cyclesClosed.load(ordering: .relaxed)
         s.closeQueueWaits = closeQueueWaits.load(ordering: .relaxed)
         s.receiveErrors = receiveErrors.load(ordering: .relaxed)
-        lateness.withLock { h in
-            let total = h.reduce(0, +)
-            s.latenessSamples = total
-            guard total > 0 else { return }
-            var acc = 0
-            var p50 = -1, p99 = -1, mx = 0
-            for (b, n) in h.enumerated() where n > 0 {
-                acc += n
-                if p50 < 0 && acc * 2 >= total { p50 = b }
-                if p99 < 0 && acc * 100 >= total * 99 { p99 = b }
-                mx = b
-            }
-            s.latenessP50Micros = ICMPStats.bucketUpperMicros(p50)
-            s.latenessP99Micros = ICMPStats.bucketUpperMicros(p99)
-            s.latenessMaxMicros = ICMPStats.bucketUpperMicros(mx)
-        }
+        let p = lateness.withLock { ICMPStats.percentiles($0.total) }
+        s.latenessSamples = p.samples
+        s.latenessP50Micros = p.p50
+        s.latenessP99Micros = p.p99
+        s.latenessMaxMicros = p.max
         return s
     }
 
-    /// Forgets the lateness recorded so far (a benchmark measures its steady state this way).
-    public func resetLateness() {
+    /// Send lateness percentiles (µs, bucket upper edges) since the previous call, and how many probes
+    /// they cover; the window then starts again. For a stats exporter that charts lateness over time.
+    public func takeLatenessWindow() -> (p50: Int, p99: Int, max: Int, samples: Int) {
         lateness.withLock { h in
-            for i in h.indices { h[i] = 0 }
+            let p = ICMPStats.percentiles(h.window)
+            for i in h.window.indices { h.window[i] = 0 }
+            return p
         }
+    }
+
+    static func percentiles(_ h: [Int]) -> (p50: Int, p99: Int, max: Int, samples: Int) {
+        let total = h.reduce(0, +)
+        guard total > 0 else { return (0, 0, 0, 0) }
+        var acc = 0
+        var p50 = -1, p99 = -1, mx = 0
+        for (b, n) in h.enumerated() where n > 0 {
+            acc += n
+            if p50 < 0 && acc * 2 >= total { p50 = b }
+            if p99 < 0 && acc * 100 >= total * 99 { p99 = b }
+            mx = b
+        }
+        return (bucketUpperMicros(p50), bucketUpperMicros(p99), bucketUpperMicros(mx), total)
     }
 }
