@@ -17,19 +17,27 @@ public struct Retention: Sendable, Equatable {
     public var metricsDays: Int = 90
     public var logsDays: Int = 30
     public var flowsDays: Int = 30
-    public init(metricsDays: Int = 90, logsDays: Int = 30, flowsDays: Int = 30) {
+    /// Up/down events: a few rows per device per state change, so years cost little.
+    public var eventsDays: Int = 730
+    public init(metricsDays: Int = 90, logsDays: Int = 30, flowsDays: Int = 30, eventsDays: Int = 730) {
         self.metricsDays = metricsDays
         self.logsDays = logsDays
         self.flowsDays = flowsDays
+        self.eventsDays = eventsDays
     }
 }
 
 /// The hypertables and the retention class each belongs to.
-public enum DataClass: String, Sendable { case metrics, logs, flows }
+public enum DataClass: String, Sendable { case metrics, logs, flows, events }
 
+// device_events has a class of its own rather than metrics: availability over a window needs the last
+// event before it, and a device that stays up for longer than the metrics retention has its only event
+// in a chunk that metrics retention would drop, leaving its state unknown. Events are small (one row
+// per state change), so the default keeps two years: this year's and last year's availability reports.
 public let hypertables: [(table: String, dataClass: DataClass)] = [
     ("icmp_samples", .metrics), ("snmp_interface_samples", .metrics), ("snmp_device_samples", .metrics),
     ("sotp_stats", .metrics), ("flows", .flows), ("syslog", .logs), ("snmp_traps", .logs),
+    ("device_events", .events),
 ]
 
 public let migrations: [Migration] = [
@@ -213,5 +221,104 @@ public let migrations: [Migration] = [
                        sum(packets) AS packets, sum(bytes) AS bytes
                 FROM flows GROUP BY 1, 2, 3, 4, 5;
             """
-    )
+    ),
+    Migration(
+        version: 2, name: "icmp inventory and availability",
+        sql: """
+            -- What the ICMP engine counts besides replies. One ADD COLUMN per statement: that is what
+            -- TimescaleDB accepts on a compressed hypertable (Timescale's packages compress this one).
+            ALTER TABLE icmp_samples ADD COLUMN icmp_errors int2 NOT NULL DEFAULT 0;  -- unreachable, time exceeded…
+            ALTER TABLE icmp_samples ADD COLUMN late int2 NOT NULL DEFAULT 0;         -- replies after the timeout
+
+            -- Up/down changes after the poller's hysteresis; availability is computed from these alone.
+            -- kind is 'icmp' for now (later SNMP and others); no CHECK on it so a new kind needs no migration.
+            CREATE TABLE device_events (
+                time       timestamptz NOT NULL,
+                device_id  integer     NOT NULL,
+                address    inet,
+                kind       text        NOT NULL,
+                state      text        NOT NULL CHECK (state IN ('up', 'down')),
+                reason     text
+            );
+            -- 30-day chunks: even 10,000 devices changing state hourly fill one with only 7 M rows.
+            SELECT create_hypertable('device_events', by_range('time', INTERVAL '30 days'));
+            CREATE INDEX device_events_device_time_idx ON device_events (device_id, time DESC);
+
+            -- Seconds up, down and unknown of one device over [p_from, p_to), and up / (up + down) (NULL
+            -- when both are 0). The state in force at p_from is the last event before it (unknown if
+            -- there is none); each event's state holds until the next one. Time after now() has not
+            -- happened yet and is unknown, not the last state. Two events at the same instant: 'down'
+            -- wins, so the result does not depend on row order. An empty or inverted window gives zeros.
+            -- Sums are taken over intervals (exact microseconds), converted to seconds once at the end.
+            CREATE FUNCTION device_availability(p_device integer, p_from timestamptz, p_to timestamptz, p_kind text DEFAULT 'icmp')
+            RETURNS TABLE (up_seconds float8, down_seconds float8, unknown_seconds float8, availability float8)
+            LANGUAGE sql STABLE PARALLEL SAFE AS $fn$
+                WITH bounds AS (
+                    SELECT p_from AS lo, greatest(p_from, least(p_to, now())) AS hi
+                ),
+                steps AS (
+                    SELECT b.lo AS t, 0 AS ord,
+                           (SELECT e.state FROM device_events e
+                             WHERE e.device_id = p_device AND e.kind = p_kind AND e.time < b.lo
+                             ORDER BY e.time DESC, e.state ASC LIMIT 1) AS state
+                    FROM bounds b
+                    UNION ALL
+                    SELECT e.time, 1, e.state
+                    FROM device_events e, bounds b
+                    WHERE e.device_id = p_device AND e.kind = p_kind AND e.time >= b.lo AND e.time < b.hi
+                ),
+                spans AS (
+                    SELECT s.state, lead(s.t, 1, b.hi) OVER (ORDER BY s.t, s.ord, s.state DESC) - s.t AS span
+                    FROM steps s, bounds b
+                ),
+                totals AS (
+                    SELECT extract(epoch FROM coalesce(sum(span) FILTER (WHERE state = 'up'), '0'))::float8 AS up,
+                           extract(epoch FROM coalesce(sum(span) FILTER (WHERE state = 'down'), '0'))::float8 AS down,
+                           extract(epoch FROM coalesce(sum(span) FILTER (WHERE state IS NULL), '0')
+                               + (greatest(p_to, p_from) - (SELECT hi FROM bounds)))::float8 AS unknown
+                    FROM spans
+                )
+                SELECT up, down, unknown, CASE WHEN up + down > 0 THEN up / (up + down) END FROM totals
+            $fn$;
+
+            -- Each device's current ICMP state (NULL: no event yet) and since when: the first event of
+            -- the current run, so an 'up' repeated after 'up' (a restart re-asserting it) does not reset
+            -- it. Only kind 'icmp' exists; a migration adding a kind replaces this view.
+            CREATE VIEW device_state AS
+                SELECT d.id AS device_id, d.name, k.kind, cur.state,
+                       coalesce(run.since, cur.time) AS since, cur.time AS last_event, cur.address, cur.reason
+                FROM devices d
+                CROSS JOIN (VALUES ('icmp')) AS k (kind)
+                LEFT JOIN LATERAL (
+                    SELECT e.time, e.state, e.address, e.reason FROM device_events e
+                    WHERE e.device_id = d.id AND e.kind = k.kind
+                    ORDER BY e.time DESC, e.state ASC LIMIT 1) cur ON true
+                LEFT JOIN LATERAL (
+                    SELECT min(e.time) AS since FROM device_events e
+                    WHERE e.device_id = d.id AND e.kind = k.kind AND e.state = cur.state
+                      AND e.time > coalesce((SELECT max(o.time) FROM device_events o
+                                             WHERE o.device_id = d.id AND o.kind = k.kind AND o.state <> cur.state),
+                                            '-infinity')) run ON true;
+
+            -- Inventory change detection: pollers read this one row every second or two (an index-free
+            -- single-row read) and reload devices when it moved. A row, not a sequence: nextval is not
+            -- transactional, so a poller could see the bump, reload before the change commits, and miss
+            -- it; this row moves exactly when the change becomes visible. The NOTIFY is for LISTEN later.
+            CREATE TABLE sotp.inventory_version (
+                one         boolean     PRIMARY KEY DEFAULT true CHECK (one),
+                version     int8        NOT NULL,
+                changed_at  timestamptz NOT NULL DEFAULT now()
+            );
+            INSERT INTO sotp.inventory_version (version) VALUES (1);
+            CREATE FUNCTION sotp.devices_changed() RETURNS trigger LANGUAGE plpgsql AS $fn$
+            BEGIN
+                UPDATE sotp.inventory_version SET version = version + 1, changed_at = now();
+                PERFORM pg_notify('sotp_devices', '');
+                RETURN NULL;
+            END
+            $fn$;
+            CREATE TRIGGER devices_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON devices
+                FOR EACH STATEMENT EXECUTE FUNCTION sotp.devices_changed();
+            """
+    ),
 ]

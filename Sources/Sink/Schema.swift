@@ -54,10 +54,11 @@ public enum Schema {
         return v == "timescale" ? .timescale : .apache
     }
 
-    /// Applies every migration newer than the database's version, each in its own transaction under an
+    /// Applies every migration newer than the database's version, up to `target` (tests stop early to
+    /// check a later migration applies on top of real data), each in its own transaction under an
     /// advisory lock (two sotpd starting at once do not race). Returns (from, to).
     @discardableResult
-    public static func migrate(_ conn: borrowing PGConnection) throws(SchemaError) -> (from: Int, to: Int) {
+    public static func migrate(_ conn: borrowing PGConnection, upTo target: Int = latestVersion) throws(SchemaError) -> (from: Int, to: Int) {
         do {
             try conn.execute("SELECT pg_advisory_lock(7415020)")
         } catch { throw .database(error) }
@@ -78,7 +79,7 @@ public enum Schema {
         let from = try currentVersion(conn)
         if from > latestVersion { throw .newerThanBinary(database: from, binary: latestVersion) }
         let lic = try license(conn)
-        for m in migrations where m.version > from {
+        for m in migrations where m.version > from && m.version <= target {
             let extra = lic == .timescale ? m.timescale : m.apache
             do {
                 try conn.execute("BEGIN")
@@ -92,7 +93,7 @@ public enum Schema {
                 throw .database(PGError(sqlstate: error.sqlstate, message: "migration \(m.version) (\(m.name)): \(error.message)", connectionLost: error.connectionLost))
             }
         }
-        return (from, latestVersion)
+        return (from, max(from, min(target, latestVersion)))
     }
 
     /// Start-up check: the database must be at exactly this binary's version.
@@ -118,6 +119,7 @@ public enum Schema {
             case .metrics: r.metricsDays
             case .logs: r.logsDays
             case .flows: r.flowsDays
+            case .events: r.eventsDays
             }
             switch license {
             case .timescale:

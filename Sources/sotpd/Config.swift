@@ -2,6 +2,7 @@
 // overrides, and *_file keys for secrets. Every problem names the key (or the file and line) and sotpd
 // exits with code 2.
 import Foundation
+import Poller
 import Sink
 import TOMLKit
 
@@ -19,6 +20,8 @@ enum ConfigKind: Equatable {
     case string
     case bool
     case choice([String])
+    /// A TOML array of strings; from the environment, comma-separated (`a,b`; empty: none).
+    case stringList
 
     var expected: String {
         switch self {
@@ -26,17 +29,40 @@ enum ConfigKind: Equatable {
         case .string: "a string"
         case .bool: "true or false"
         case .choice(let c): "one of " + c.map { "\"\($0)\"" }.joined(separator: ", ")
+        case .stringList: "an array of strings"
+        }
+    }
+}
+
+/// What a string key's value, or each entry of a list key, must look like beyond being a string.
+enum StringFormat: Equatable {
+    case ipv4OrEmpty, ipv6OrEmpty, cidr
+
+    var expected: String {
+        switch self {
+        case .ipv4OrEmpty: "an IPv4 address, or \"\" to let the kernel choose"
+        case .ipv6OrEmpty: "an IPv6 address, or \"\" to let the kernel choose"
+        case .cidr: "a CIDR prefix with its host bits zero (\"192.0.2.0/24\", \"2001:db8::/32\")"
+        }
+    }
+
+    func accepts(_ s: String) -> Bool {
+        switch self {
+        case .ipv4OrEmpty: s.isEmpty || IPAddress(s)?.isV4 == true
+        case .ipv6OrEmpty: s.isEmpty || IPAddress(s)?.isV4 == false
+        case .cidr: IPPrefix(s) != nil
         }
     }
 }
 
 enum ConfigValue: Equatable, CustomStringConvertible {
-    case int(Int), string(String), bool(Bool)
+    case int(Int), string(String), bool(Bool), strings([String])
     var description: String {
         switch self {
         case .int(let v): String(v)
         case .string(let v): "\"\(v)\""
         case .bool(let v): String(v)
+        case .strings(let v): "[" + v.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
         }
     }
 }
@@ -48,6 +74,8 @@ struct ConfigKey {
     var defaultValue: ConfigValue
     var doc: String
     var secret = false
+    /// For string and list keys: the form each value must have (nil: any string).
+    var format: StringFormat? = nil
 
     /// The environment variable that overrides it: `sink.batch_rows` → `SOTP_SINK_BATCH_ROWS`.
     var envName: String { "SOTP_" + path.uppercased().replacingOccurrences(of: ".", with: "_") }
@@ -85,6 +113,8 @@ let configKeys: [ConfigKey] = [
           doc: "ICMP, SNMP and sotpd's own statistics"),
     .init(path: "retention.logs_days", kind: .int(1...36500), defaultValue: .int(30), doc: "syslog, traps, dead letters"),
     .init(path: "retention.flows_days", kind: .int(1...36500), defaultValue: .int(30), doc: "flow records"),
+    .init(path: "retention.events_days", kind: .int(1...36500), defaultValue: .int(730),
+          doc: "up/down events (device_events): how far back availability can be computed"),
     .init(path: "retention.maintenance_interval_s", kind: .int(60...86400), defaultValue: .int(3600),
           doc: "how often expired chunks are dropped (Apache edition) and the ledger pruned"),
     .init(path: "log.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]),
@@ -93,7 +123,79 @@ let configKeys: [ConfigKey] = [
           doc: "text for people, json (one object a line) for log shippers"),
     .init(path: "stats.interval_s", kind: .int(0...3600), defaultValue: .int(10),
           doc: "how often sotpd writes its own counters to sotp_stats; 0 turns it off"),
+    // The probe keys (interval_s … up_after) are also per-device overrides in [[devices]] with these ranges.
+    .init(path: "icmp.enabled", kind: .bool, defaultValue: .bool(true), doc: "run the ICMP poller"),
+    .init(path: "icmp.interval_s", kind: .int(1...86400), defaultValue: .int(30), doc: "time between the starts of a target's cycles"),
+    .init(path: "icmp.probes", kind: .int(1...64), defaultValue: .int(3), doc: "echo requests per cycle"),
+    .init(path: "icmp.spacing_ms", kind: .int(0...60_000), defaultValue: .int(1000), doc: "time between the probes of a cycle"),
+    .init(path: "icmp.timeout_ms", kind: .int(1...60_000), defaultValue: .int(5000),
+          doc: "a reply later than this is counted late, not received; the last probe's must fit in the interval"),
+    .init(path: "icmp.payload_bytes", kind: .int(32...65000), defaultValue: .int(56), doc: "ICMP payload size"),
+    .init(path: "icmp.tos", kind: .int(0...255), defaultValue: .int(0), doc: "IPv4 TOS / IPv6 traffic class byte (DSCP << 2)"),
+    .init(path: "icmp.source_v4", kind: .string, defaultValue: .string(""),
+          doc: "source address for IPv4 targets; empty: the kernel chooses", format: .ipv4OrEmpty),
+    .init(path: "icmp.source_v6", kind: .string, defaultValue: .string(""),
+          doc: "source address for IPv6 targets; empty: the kernel chooses", format: .ipv6OrEmpty),
+    .init(path: "icmp.down_after", kind: .int(1...100), defaultValue: .int(2), doc: "consecutive failed cycles before a target is down"),
+    .init(path: "icmp.up_after", kind: .int(1...100), defaultValue: .int(1), doc: "consecutive good cycles before it is up again"),
+    .init(path: "icmp.fail_loss_percent", kind: .int(1...100), defaultValue: .int(100),
+          doc: "a cycle fails when its loss is at least this (100: only when every probe is lost)"),
+    .init(path: "icmp.socket", kind: .choice(ICMPSocketMode.allCases.map(\.rawValue)), defaultValue: .string("auto"),
+          doc: "raw (needs CAP_NET_RAW), dgram (unprivileged ICMP, net.ipv4.ping_group_range), auto: raw if permitted"),
+    .init(path: "icmp.sender_cpu", kind: .int(-1...1023), defaultValue: .int(-1), doc: "CPU the sender thread is pinned to; -1: not pinned"),
+    .init(path: "icmp.receiver_cpu", kind: .int(-1...1023), defaultValue: .int(-1), doc: "CPU the receiver thread is pinned to; -1: not pinned"),
+    .init(path: "icmp.inventory_refresh_s", kind: .int(1...3600), defaultValue: .int(2),
+          doc: "how often the poller checks the devices table for changes (one single-row read)"),
+    .init(path: "discovery.allow", kind: .stringList, defaultValue: .strings([]),
+          doc: "prefixes discovery may sweep; empty: discovery is refused everywhere", format: .cidr),
+    .init(path: "discovery.rate_per_s", kind: .int(1...100_000), defaultValue: .int(1000), doc: "probes sent per second at most"),
+    .init(path: "discovery.max_addresses", kind: .int(1...16_777_216), defaultValue: .int(65536),
+          doc: "addresses one discovery run may cover at most"),
+    .init(path: "discovery.timeout_ms", kind: .int(1...60_000), defaultValue: .int(1000), doc: "how long to wait for each reply"),
 ]
+
+/// How the ICMP poller opens its sockets.
+enum ICMPSocketMode: String, CaseIterable, Sendable {
+    /// Raw if the process has CAP_NET_RAW, else the unprivileged datagram socket.
+    case auto
+    /// SOCK_RAW: needs CAP_NET_RAW; sees every ICMP message, including errors for our probes.
+    case raw
+    /// SOCK_DGRAM/IPPROTO_ICMP: no privilege, but the group must be in net.ipv4.ping_group_range.
+    case dgram
+}
+
+/// The `[icmp]` section, typed.
+struct ICMPConfig: Sendable, Equatable {
+    var enabled: Bool
+    /// Settings of a target without overrides, except `source`, which depends on the address family
+    /// (see `settings(for:)`); here it is nil.
+    var defaults: ProbeSettings
+    /// Source addresses by family; nil: the kernel chooses.
+    var sourceV4: IPAddress?
+    var sourceV6: IPAddress?
+    var socket: ICMPSocketMode
+    /// CPUs the sender and receiver threads are pinned to; nil: not pinned.
+    var senderCPU: Int?
+    var receiverCPU: Int?
+    /// How often the poller reads sotp.inventory_version.
+    var inventoryRefresh: Duration
+
+    /// The defaults for a target at `address`, with the source of its family.
+    func settings(for address: IPAddress) -> ProbeSettings {
+        var s = defaults
+        s.source = address.isV4 ? sourceV4 : sourceV6
+        return s
+    }
+}
+
+/// The `[discovery]` section, typed.
+struct DiscoveryConfig: Sendable, Equatable {
+    /// Where discovery may send; empty: nowhere.
+    var allow: [IPPrefix]
+    var ratePerSecond: Int
+    var maxAddresses: Int
+    var timeout: Duration
+}
 
 /// A device from `[[devices]]`: upserted by name into the `devices` table at start.
 struct DeviceConfig: Equatable {
@@ -103,6 +205,8 @@ struct DeviceConfig: Equatable {
     var enabled = true
     var icmp = true
     var snmp = false
+    /// ICMP probe settings of this device alone (`timeout_ms = 800`…), seeded into devices.settings.
+    var probe = ProbeOverrides()
 }
 
 /// The parsed, validated configuration.
@@ -127,6 +231,45 @@ struct Config {
         return v
     }
 
+    func strings(_ key: String) -> [String] {
+        guard case .strings(let v) = values[key] else { preconditionFailure("\(key) is not a list key") }
+        return v
+    }
+
+    /// The `[icmp]` section. Valid by construction: `parse` checked every value.
+    var icmp: ICMPConfig {
+        var d = ProbeSettings()
+        d.interval = .seconds(int("icmp.interval_s"))
+        d.probes = int("icmp.probes")
+        d.spacing = .milliseconds(int("icmp.spacing_ms"))
+        d.timeout = .milliseconds(int("icmp.timeout_ms"))
+        d.payloadBytes = int("icmp.payload_bytes")
+        d.tos = UInt8(int("icmp.tos"))
+        d.downAfter = int("icmp.down_after")
+        d.upAfter = int("icmp.up_after")
+        d.failLossPercent = Double(int("icmp.fail_loss_percent"))
+        let cpu = { (key: String) -> Int? in int(key) < 0 ? nil : int(key) }
+        return ICMPConfig(
+            enabled: bool("icmp.enabled"), defaults: d,
+            sourceV4: IPAddress(string("icmp.source_v4")), sourceV6: IPAddress(string("icmp.source_v6")),
+            socket: ICMPSocketMode(rawValue: string("icmp.socket"))!,
+            senderCPU: cpu("icmp.sender_cpu"), receiverCPU: cpu("icmp.receiver_cpu"),
+            inventoryRefresh: .seconds(int("icmp.inventory_refresh_s")))
+    }
+
+    /// The probe settings of a target without overrides (source nil: see `ICMPConfig.settings(for:)`).
+    var icmpDefaults: ProbeSettings { icmp.defaults }
+
+    /// The `[discovery]` section.
+    var discovery: DiscoveryConfig {
+        DiscoveryConfig(
+            allow: discoveryAllow, ratePerSecond: int("discovery.rate_per_s"),
+            maxAddresses: int("discovery.max_addresses"), timeout: .milliseconds(int("discovery.timeout_ms")))
+    }
+
+    /// Where discovery may send; empty: nowhere.
+    var discoveryAllow: [IPPrefix] { strings("discovery.allow").compactMap { IPPrefix($0) } }
+
     /// database.url with any password in it replaced by `***`, for logs.
     var redactedDatabaseURL: String { redactPassword(string("database.url")) }
 
@@ -147,7 +290,9 @@ struct Config {
     }
 
     var retention: Retention {
-        Retention(metricsDays: int("retention.metrics_days"), logsDays: int("retention.logs_days"), flowsDays: int("retention.flows_days"))
+        Retention(
+            metricsDays: int("retention.metrics_days"), logsDays: int("retention.logs_days"),
+            flowsDays: int("retention.flows_days"), eventsDays: int("retention.events_days"))
     }
 
     /// Reads `path` (nil: defaults only) and applies `environment` overrides.
@@ -230,6 +375,18 @@ struct Config {
         if int("sink.memory_bytes") < 2 * int("sink.batch_bytes") {
             throw ConfigError(key: "sink.memory_bytes", problem: "must be at least twice sink.batch_bytes (\(2 * int("sink.batch_bytes"))), got \(int("sink.memory_bytes"))")
         }
+        let icmp = icmp
+        if let p = icmp.defaults.problem {
+            throw ConfigError(key: "icmp.timeout_ms", problem: "does not fit with the other [icmp] settings: \(p)")
+        }
+        // A device's overrides combine with the defaults (after environment overrides), so they are
+        // checked here rather than where [[devices]] is parsed.
+        for (i, d) in devices.enumerated() {
+            guard let address = IPAddress(d.address) else { continue }  // parseDevices checked it
+            if case .failure(let e) = d.probe.settings(for: address, icmp: icmp) {
+                throw ConfigError(key: "devices[\(i)].\(e.key)", problem: e.problem)
+            }
+        }
     }
 
     /// A redacted, effective view for `sotpd check-config`.
@@ -248,6 +405,7 @@ struct Config {
         }
         for d in devices {
             out += "\n[[devices]]\nname = \"\(d.name)\"\naddress = \"\(d.address)\"\ntags = [\(d.tags.map { "\"\($0)\"" }.joined(separator: ", "))]\nenabled = \(d.enabled)\nicmp = \(d.icmp)\nsnmp = \(d.snmp)\n"
+            for (k, v) in d.probe.entries { out += "\(k) = \(v)\n" }
         }
         return out
     }
@@ -276,6 +434,9 @@ private func convert(_ v: TOMLValueConvertible, for key: ConfigKey) throws(Confi
         return .int(i)
     case .string:
         guard let s = v.string, v.type == .string else { throw bad }
+        if let f = key.format, !f.accepts(s) {
+            throw ConfigError(key: key.path, problem: "must be \(f.expected), got \"\(s)\"")
+        }
         return .string(s)
     case .bool:
         guard v.type == .bool, let b = v.bool else { throw bad }
@@ -283,6 +444,18 @@ private func convert(_ v: TOMLValueConvertible, for key: ConfigKey) throws(Confi
     case .choice(let options):
         guard let s = v.string, v.type == .string, options.contains(s) else { throw bad }
         return .string(s)
+    case .stringList:
+        guard v.type == .array, let a = v.array else { throw bad }
+        var out: [String] = []
+        for (i, e) in a.enumerated() {
+            let at = "\(key.path)[\(i)]"
+            guard e.type == .string, let s = e.string else {
+                throw ConfigError(key: at, problem: "must be \(key.format?.expected ?? "a string"), got \(describe(e))")
+            }
+            if let f = key.format, !f.accepts(s) { throw ConfigError(key: at, problem: "must be \(f.expected), got \"\(s)\"") }
+            out.append(s)
+        }
+        return .strings(out)
     }
 }
 
@@ -293,7 +466,18 @@ private func convertEnv(_ raw: String, for key: ConfigKey) throws(ConfigError) -
         guard let i = Int(raw.replacingOccurrences(of: "_", with: "")), range.contains(i) else { throw bad }
         return .int(i)
     case .string:
+        if let f = key.format, !f.accepts(raw) {
+            throw ConfigError(key: key.envName, problem: "(overriding \(key.path)) must be \(f.expected), got \"\(raw)\"")
+        }
         return .string(raw)
+    case .stringList:
+        let items = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for (i, s) in items.enumerated() {
+            if let f = key.format, !f.accepts(s) {
+                throw ConfigError(key: key.envName, problem: "(overriding \(key.path)[\(i)]) must be \(f.expected), got \"\(s)\"")
+            }
+        }
+        return .strings(items)
     case .bool:
         switch raw.lowercased() {
         case "true", "1", "yes", "on": return .bool(true)
@@ -354,13 +538,25 @@ private func parseDevices(_ value: TOMLValueConvertible) throws(ConfigError) -> 
                 case "icmp": d.icmp = b
                 default: d.snmp = b
                 }
+            case "source":
+                guard v.type == .string, let s = v.string, let a = IPAddress(s) else {
+                    throw ConfigError(key: path, problem: "must be an IPv4 or IPv6 address, got \(describe(v))")
+                }
+                d.probe.source = a
+            case _ where ProbeOverrides.intKeys.contains(k):
+                let range = ProbeOverrides.range(of: k)
+                guard v.type == .int, let n = v.int, range.contains(n) else {
+                    throw ConfigError(key: path, problem: "must be \(ConfigKind.int(range).expected), got \(describe(v))")
+                }
+                d.probe.ints[k] = n
             default:
-                throw ConfigError(key: path, problem: "is not a known key\(suggest(k, among: ["name", "address", "tags", "enabled", "icmp", "snmp"], prefix: at + "."))")
+                let known = ["name", "address", "tags", "enabled", "icmp", "snmp"] + ProbeOverrides.keys
+                throw ConfigError(key: path, problem: "is not a known key\(suggest(k, among: known, prefix: at + "."))")
             }
         }
         if d.name.isEmpty { throw ConfigError(key: "\(at).name", problem: "is required") }
         if d.address.isEmpty { throw ConfigError(key: "\(at).address", problem: "is required") }
-        guard isIPAddress(d.address) else {
+        guard IPAddress(d.address) != nil else {
             throw ConfigError(key: "\(at).address", problem: "must be an IPv4 or IPv6 address, got \"\(d.address)\"")
         }
         guard names.insert(d.name).inserted else {
@@ -382,11 +578,6 @@ func redactPassword(_ url: String) -> String {
         out.replaceSubrange(r, with: "password=***")
     }
     return out
-}
-
-func isIPAddress(_ s: String) -> Bool {
-    var v4 = in_addr(), v6 = in6_addr()
-    return inet_pton(AF_INET, s, &v4) == 1 || inet_pton(AF_INET6, s, &v6) == 1
 }
 
 /// ", did you mean "x"?" for the closest known name within two edits, else "" or the list of names.

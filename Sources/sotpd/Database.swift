@@ -43,18 +43,39 @@ struct Database: Sendable {
             }
             let license = try Schema.license(conn)
             do throws(PGError) {
-                for d in devices {
-                    _ = try conn.query(
-                        """
-                        INSERT INTO devices (name, address, tags, enabled, icmp, snmp) VALUES ($1, $2::inet, $3::text[], $4, $5, $6)
-                        ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, tags = EXCLUDED.tags,
-                            enabled = EXCLUDED.enabled, icmp = EXCLUDED.icmp, snmp = EXCLUDED.snmp, updated_at = now()
-                        """,
-                        [d.name, d.address, pgTextArray(d.tags), String(d.enabled), String(d.icmp), String(d.snmp)])
-                }
+                try seed(conn, devices)
             } catch { throw SchemaError.database(error) }
             logger.info("schema checked", metadata: ["version": "\(Schema.latestVersion)", "timescaledb_license": "\(license.rawValue)", "devices": "\(devices.count)"])
             return license
+        }
+    }
+
+    /// Upserts the configured devices by name in one transaction, so a poller sees the inventory change
+    /// once. A device's ICMP override keys in settings are replaced by the configured ones (an override
+    /// removed from the file goes); other settings keys, set with SQL, stay. An unchanged device is not
+    /// written, so updated_at says when it last changed.
+    func seed(_ conn: borrowing PGConnection, _ devices: [DeviceConfig]) throws(PGError) {
+        try conn.execute("BEGIN")
+        do throws(PGError) {
+            for d in devices {
+                _ = try conn.query(
+                    """
+                    INSERT INTO devices AS cur (name, address, tags, enabled, icmp, snmp, settings)
+                        VALUES ($1, $2::inet, $3::text[], $4, $5, $6, $7::jsonb)
+                    ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, tags = EXCLUDED.tags,
+                        enabled = EXCLUDED.enabled, icmp = EXCLUDED.icmp, snmp = EXCLUDED.snmp,
+                        settings = (cur.settings - $8::text[]) || EXCLUDED.settings, updated_at = now()
+                    WHERE (cur.address, cur.tags, cur.enabled, cur.icmp, cur.snmp, cur.settings)
+                        IS DISTINCT FROM (EXCLUDED.address, EXCLUDED.tags, EXCLUDED.enabled, EXCLUDED.icmp, EXCLUDED.snmp,
+                                          (cur.settings - $8::text[]) || EXCLUDED.settings)
+                    """,
+                    [d.name, d.address, pgTextArray(d.tags), String(d.enabled), String(d.icmp), String(d.snmp),
+                     d.probe.json, pgTextArray(ProbeOverrides.keys)])
+            }
+            try conn.execute("COMMIT")
+        } catch {
+            try? conn.execute("ROLLBACK")
+            throw error
         }
     }
 

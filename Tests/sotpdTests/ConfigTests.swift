@@ -1,6 +1,7 @@
 // Configuration: defaults, overrides, secrets, and a clear message naming the key for every kind of
 // mistake; the binary exits 2 on each.
 import Foundation
+import Poller
 @testable import sotpd
 import Testing
 import TestSupport
@@ -98,6 +99,183 @@ struct ConfigTests {
         #expect(error("[sink]\nmemory_bytes = 4194304\n")?.key == "sink.memory_bytes")
     }
 
+    @Test func icmpAndDiscoveryDefaults() throws {
+        let c = try Config.parse("", source: "empty")
+        // The documented [icmp] defaults are ProbeSettings' own.
+        #expect(c.icmpDefaults == ProbeSettings())
+        let icmp = c.icmp
+        #expect(icmp.enabled && icmp.socket == .auto)
+        #expect(icmp.sourceV4 == nil && icmp.sourceV6 == nil)
+        #expect(icmp.senderCPU == nil && icmp.receiverCPU == nil)
+        #expect(icmp.inventoryRefresh == .seconds(2))
+        #expect(c.discoveryAllow.isEmpty)
+        #expect(c.discovery == DiscoveryConfig(allow: [], ratePerSecond: 1000, maxAddresses: 65536, timeout: .milliseconds(1000)))
+        #expect(c.retention.eventsDays == 730)
+    }
+
+    @Test func icmpAndDiscoveryKeysParse() throws {
+        let c = try Config.parse(
+            """
+            [icmp]
+            enabled = false
+            interval_s = 60
+            probes = 5
+            spacing_ms = 200
+            timeout_ms = 2000
+            payload_bytes = 1400
+            tos = 184
+            source_v4 = "192.0.2.10"
+            source_v6 = "2001:db8::10"
+            down_after = 3
+            up_after = 2
+            fail_loss_percent = 60
+            socket = "dgram"
+            sender_cpu = 0
+            receiver_cpu = 1
+            inventory_refresh_s = 5
+            [discovery]
+            allow = ["192.0.2.0/24", "2001:db8:1::/64"]
+            rate_per_s = 50
+            max_addresses = 256
+            timeout_ms = 300
+            """, source: "t")
+        var want = ProbeSettings()
+        want.interval = .seconds(60)
+        want.probes = 5
+        want.spacing = .milliseconds(200)
+        want.timeout = .seconds(2)
+        want.payloadBytes = 1400
+        want.tos = 184
+        want.downAfter = 3
+        want.upAfter = 2
+        want.failLossPercent = 60
+        let icmp = c.icmp
+        #expect(icmp.defaults == want)
+        #expect(!icmp.enabled && icmp.socket == .dgram && icmp.senderCPU == 0 && icmp.receiverCPU == 1)
+        #expect(icmp.inventoryRefresh == .seconds(5))
+        // The source follows the target's family.
+        #expect(icmp.settings(for: IPAddress("198.51.100.1")!).source == IPAddress("192.0.2.10"))
+        #expect(icmp.settings(for: IPAddress("2001:db8:5::1")!).source == IPAddress("2001:db8::10"))
+        #expect(c.discoveryAllow == [IPPrefix("192.0.2.0/24")!, IPPrefix("2001:db8:1::/64")!])
+        #expect(c.discovery.ratePerSecond == 50 && c.discovery.maxAddresses == 256 && c.discovery.timeout == .milliseconds(300))
+    }
+
+    @Test func icmpValuesOutOfRangeNameTheKey() {
+        #expect(error("[icmp]\nprobes = 0\n")?.description == "config: \"icmp.probes\" must be an integer in 1…64, got integer 0")
+        #expect(error("[icmp]\nsender_cpu = 1024\n")?.key == "icmp.sender_cpu")
+        #expect(error("[icmp]\npayload_bytes = 31\n")?.key == "icmp.payload_bytes")
+        #expect(error("[icmp]\nfail_loss_percent = 0\n")?.key == "icmp.fail_loss_percent")
+        #expect(error("[icmp]\nsocket = \"udp\"\n")?.problem == "must be one of \"auto\", \"raw\", \"dgram\", got string \"udp\"")
+        #expect(error("[icmp]\nsource_v4 = \"::1\"\n")?.problem == "must be an IPv4 address, or \"\" to let the kernel choose, got \"::1\"")
+        #expect(error("[icmp]\nsource_v6 = \"192.0.2.1\"\n")?.key == "icmp.source_v6")
+        #expect(error("[discovery]\nmax_addresses = 16777217\n")?.key == "discovery.max_addresses")
+        #expect(error("[icmp]\ntimout_ms = 5\n")?.description.contains("did you mean \"icmp.timeout_ms\"") == true)
+    }
+
+    @Test func probesMustFitTheInterval() {
+        // (3 − 1) × 1 s + 5 s is not less than 5 s.
+        let e = error("[icmp]\ninterval_s = 5\n")
+        #expect(e?.key == "icmp.timeout_ms")
+        #expect(e?.problem.contains("must end before the next cycle") == true)
+        #expect(error("[icmp]\ninterval_s = 5\ntimeout_ms = 2999\n") == nil)
+        #expect(error("[icmp]\ninterval_s = 5\nprobes = 2\nspacing_ms = 4000\ntimeout_ms = 1000\n")?.key == "icmp.timeout_ms")
+    }
+
+    @Test func discoveryAllowIsAListOfPrefixes() {
+        let e = error("[discovery]\nallow = [\"192.0.2.0/24\", \"10.0.0.1/8\"]\n")
+        #expect(e?.key == "discovery.allow[1]")
+        #expect(e?.problem == "must be a CIDR prefix with its host bits zero (\"192.0.2.0/24\", \"2001:db8::/32\"), got \"10.0.0.1/8\"")
+        #expect(error("[discovery]\nallow = [\"2001:db8::/129\"]\n")?.key == "discovery.allow[0]")
+        #expect(error("[discovery]\nallow = [5]\n")?.key == "discovery.allow[0]")
+        #expect(error("[discovery]\nallow = \"10.0.0.0/8\"\n")?.problem == "must be an array of strings, got string \"10.0.0.0/8\"")
+    }
+
+    @Test func listsAndAddressesFromTheEnvironment() throws {
+        let c = try Config.parse(
+            "[discovery]\nallow = [\"192.0.2.0/24\"]\n", source: "t",
+            environment: ["SOTP_DISCOVERY_ALLOW": "10.0.0.0/8, 2001:db8::/32,", "SOTP_ICMP_SOURCE_V6": "::1"])
+        #expect(c.discoveryAllow == [IPPrefix("10.0.0.0/8")!, IPPrefix("2001:db8::/32")!])
+        #expect(c.icmp.sourceV6 == IPAddress("::1"))
+        #expect(try Config.parse("[discovery]\nallow = [\"192.0.2.0/24\"]\n", source: "t", environment: ["SOTP_DISCOVERY_ALLOW": ""]).discoveryAllow.isEmpty)
+        let e = error("", env: ["SOTP_DISCOVERY_ALLOW": "10.0.0.0/8,10.1.2.3/16"])
+        #expect(e?.key == "SOTP_DISCOVERY_ALLOW")
+        #expect(e?.problem.hasPrefix("(overriding discovery.allow[1]) must be a CIDR prefix") == true)
+        #expect(error("", env: ["SOTP_ICMP_SOURCE_V4": "fe80::1"])?.key == "SOTP_ICMP_SOURCE_V4")
+    }
+
+    @Test func deviceOverridesParseAndAreValidated() throws {
+        let c = try Config.parse(
+            """
+            [[devices]]
+            name = "a"
+            address = "192.0.2.1"
+            [[devices]]
+            name = "b"
+            address = "2001:db8::1"
+            interval_s = 10
+            timeout_ms = 800
+            source = "2001:db8::10"
+            tos = 46
+            """, source: "t")
+        #expect(c.devices[0].probe.isEmpty)
+        #expect(c.devices[1].probe == ProbeOverrides(ints: ["interval_s": 10, "timeout_ms": 800, "tos": 46], source: IPAddress("2001:db8::10")))
+        #expect(c.devices[1].probe.json == #"{"interval_s": 10, "timeout_ms": 800, "tos": 46, "source": "2001:db8::10"}"#)
+
+        let dev = "[[devices]]\nname = \"a\"\naddress = \"192.0.2.1\"\n"
+        #expect(error(dev + "[[devices]]\nname = \"b\"\naddress = \"192.0.2.2\"\ntimeout_ms = 0\n")?.description
+            == "config: \"devices[1].timeout_ms\" must be an integer in 1…60000, got integer 0")
+        #expect(error(dev + "probes = \"3\"\n")?.key == "devices[0].probes")
+        #expect(error(dev + "source = \"2001:db8::1\"\n")?.key == "devices[0].source")
+        #expect(error(dev + "source = \"nowhere\"\n")?.key == "devices[0].source")
+        #expect(error(dev + "timout_ms = 5\n")?.description.contains("did you mean \"devices[0].timeout_ms\"") == true)
+        // Valid alone, but the cycle does not fit: the key the device changed is named.
+        #expect(error(dev + "interval_s = 5\n")?.key == "devices[0].interval_s")
+        #expect(error(dev + "timeout_ms = 28000\n")?.key == "devices[0].timeout_ms")
+        // The defaults it combines with are the effective ones, environment included.
+        #expect(error(dev + "interval_s = 10\n") == nil)
+        #expect(error(dev + "interval_s = 10\n", env: ["SOTP_ICMP_TIMEOUT_MS": "9000"])?.key == "devices[0].interval_s")
+    }
+
+    @Test func effectiveConfigIsCompleteAndReadsBackTheSame() throws {
+        let c = try Config.parse(
+            """
+            [icmp]
+            probes = 4
+            [discovery]
+            allow = ["192.0.2.0/24"]
+            [[devices]]
+            name = "a"
+            address = "192.0.2.1"
+            probes = 2
+            source = "192.0.2.9"
+            """, source: "t")
+        let text = c.effective
+        for key in configKeys where !key.secret {
+            let leaf = key.path.split(separator: ".")[1]
+            #expect(text.contains("\n\(leaf) = "), "\(key.path) missing from check-config output")
+        }
+        #expect(text.contains("allow = [\"192.0.2.0/24\"]"))
+        let again = try Config.parse(text, source: "effective")
+        #expect(again.values == c.values)
+        #expect(again.devices == c.devices)
+    }
+
+    @Test func readmeAndExampleListEveryKey() throws {
+        let readme = try String(contentsOfFile: TestDB.repoRoot + "/README.md", encoding: .utf8)
+        let example = try String(contentsOfFile: TestDB.repoRoot + "/config/sotpd.example.toml", encoding: .utf8)
+        for key in configKeys {
+            #expect(readme.contains("`\(key.path)`"), "README's configuration reference lacks \(key.path)")
+            if key.secret { continue }
+            let parts = key.path.split(separator: ".").map(String.init)
+            var body = example.range(of: "\n[\(parts[0])]\n").map { example[$0.upperBound...] } ?? ""
+            if let end = body.range(of: "\n[") { body = body[..<end.lowerBound] }
+            #expect(("\n" + body).contains("\n\(parts[1]) = "), "config/sotpd.example.toml lacks \(key.path)")
+        }
+        for key in ProbeOverrides.keys {
+            #expect(readme.contains("`\(key)`"), "README does not list the device override \(key)")
+        }
+    }
+
     @Test func passwordsInTheURLAreMaskedForLogs() {
         #expect(redactPassword("postgresql://sotp:hunter2@db:5432/sotp") == "postgresql://sotp:***@db:5432/sotp")
         #expect(redactPassword("postgresql://sotp@db/sotp?password=hunter2&sslmode=require") == "postgresql://sotp@db/sotp?password=***&sslmode=require")
@@ -124,6 +302,8 @@ struct BadConfigExitTests {
         ("[sink]\nbatch_rows = \"x\"\n", "\"sink.batch_rows\" must be an integer"),
         ("[sink]\nbatch_rows = 0\n", "\"sink.batch_rows\" must be an integer in 1…1000000, got integer 0"),
         ("[database]\npassword_file = \"/nonexistent/pw\"\n", "\"database.password_file\" names /nonexistent/pw, which does not exist"),
+        ("[discovery]\nallow = [\"10.0.0.1/8\"]\n", "\"discovery.allow[0]\" must be a CIDR prefix"),
+        ("[[devices]]\nname = \"a\"\naddress = \"192.0.2.1\"\ntimeout_ms = 30000\n", "\"devices[0].timeout_ms\" does not fit"),
     ]
 
     @Test(arguments: 0..<cases.count)

@@ -1,0 +1,188 @@
+// The schema against the real TimescaleDB: migration 2 applies on top of a version-1 database holding
+// rows, device_availability is exact on hand-made event sequences, device_state reports the current run,
+// and every kind of change to devices moves sotp.inventory_version.
+import Foundation
+@testable import Sink
+import Testing
+import TestSupport
+
+/// A database of its own (dropped when `body` returns), for tests that need to control its version.
+func withScratchDatabase(_ body: (borrowing PGConnection) throws -> Void) throws {
+    let admin = try TestDB.connect()
+    let db = TestDB.uniqueName("sotp_scratch")
+    try admin.execute("CREATE DATABASE \(db)")
+    defer { try? admin.execute("DROP DATABASE \(db) WITH (FORCE)") }
+    let base = TestDB.info.url
+    let conn = try PGConnection(PGConnectInfo(url: base[..<base.lastIndex(of: "/")!] + "/" + db, password: TestDB.password))
+    try body(conn)
+}
+
+@Suite("Schema")
+struct SchemaTests {
+    @Test func migrationTwoAppliesOnTopOfOneWithData() throws {
+        try withScratchDatabase { (conn) throws in
+            #expect(try Schema.migrate(conn, upTo: 1) == (0, 1))
+            #expect(try Schema.currentVersion(conn) == 1)
+            #expect(throws: SchemaError.self) { try Schema.check(conn) }
+            try conn.execute(
+                """
+                INSERT INTO devices (name, address) VALUES ('r1', '192.0.2.1');
+                INSERT INTO icmp_samples (time, device_id, address, sent, received, loss_pct)
+                    VALUES ('2024-01-01 00:00:00+00', 1, '192.0.2.1', 3, 3, 0);
+                """)
+            #expect(try Schema.migrate(conn) == (1, 2))
+            try Schema.check(conn)
+            // The old row gets the new columns' defaults; new rows can carry them.
+            #expect(try conn.query("SELECT icmp_errors, late FROM icmp_samples") == [["0", "0"]])
+            try conn.execute(
+                """
+                INSERT INTO icmp_samples (time, device_id, address, sent, received, loss_pct, icmp_errors, late)
+                    VALUES ('2024-01-01 00:00:30+00', 1, '192.0.2.1', 3, 1, 66.7, 1, 1)
+                """)
+            #expect(try TestDB.scalar(conn, "SELECT version FROM sotp.inventory_version") == "1")
+            #expect(try TestDB.scalar(conn, "SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'device_events'") == "1")
+            #expect(throws: PGError.self) {
+                try conn.execute("INSERT INTO device_events (time, device_id, kind, state) VALUES (now(), 1, 'icmp', 'sideways')")
+            }
+            // Retention walks the hypertables list, which now names device_events.
+            _ = try Schema.applyRetention(conn, Retention(), license: .apache)
+            #expect(try Schema.migrate(conn) == (2, 2))
+        }
+    }
+}
+
+@Suite("device_availability and device_state")
+struct AvailabilityTests {
+    /// A device id no other test uses, with `events` (minutes after 2024-01-01 00:00 UTC, state).
+    func withEvents(_ events: [(Int, String)], _ body: (borrowing PGConnection, Int32) throws -> Void) throws {
+        let conn = try TestDB.connect()
+        let id = Int32.random(in: 1_000_000...Int32.max)
+        defer { try? conn.execute("DELETE FROM device_events WHERE device_id = \(id)") }
+        for (minute, state) in events {
+            _ = try conn.query(
+                "INSERT INTO device_events (time, device_id, address, kind, state, reason) VALUES ('2024-01-01 00:00:00+00'::timestamptz + $1::interval, $2, '192.0.2.7', 'icmp', $3, 'test')",
+                ["\(minute) minutes", "\(id)", state])
+        }
+        try body(conn, id)
+    }
+
+    /// (up, down, unknown, availability) over minutes [from, to) after 2024-01-01 00:00 UTC.
+    func availability(_ conn: borrowing PGConnection, _ id: Int32, _ from: Int, _ to: Int) throws -> [Double?] {
+        let rows = try conn.query(
+            """
+            SELECT * FROM device_availability($1, '2024-01-01 00:00:00+00'::timestamptz + $2::interval,
+                                                  '2024-01-01 00:00:00+00'::timestamptz + $3::interval)
+            """, ["\(id)", "\(from) minutes", "\(to) minutes"])
+        #expect(rows.count == 1)
+        return rows[0].map { $0.flatMap(Double.init) }
+    }
+
+    @Test func upDownUpOverAnHour() throws {
+        try withEvents([(0, "up"), (10, "down"), (15, "up")]) { (conn, id) throws in
+            #expect(try availability(conn, id, 0, 60) == [3300, 300, 0, 55.0 / 60.0])
+        }
+    }
+
+    @Test func timeBeforeTheFirstEventIsUnknown() throws {
+        try withEvents([(0, "up"), (10, "down"), (15, "up")]) { (conn, id) throws in
+            #expect(try availability(conn, id, -10, 60) == [3300, 300, 600, 55.0 / 60.0])
+            // Entirely before any event: all unknown, availability NULL.
+            #expect(try availability(conn, id, -30, -10) == [0, 0, 1200, nil])
+        }
+    }
+
+    @Test func windowInsideOneState() throws {
+        try withEvents([(0, "up"), (10, "down"), (15, "up")]) { (conn, id) throws in
+            #expect(try availability(conn, id, 11, 14) == [0, 180, 0, 0])
+            #expect(try availability(conn, id, 20, 30) == [600, 0, 0, 1])
+            // An event exactly at the window's start is in force from that instant.
+            #expect(try availability(conn, id, 10, 15) == [0, 300, 0, 0])
+            // …and one exactly at its end is outside it.
+            #expect(try availability(conn, id, 5, 10) == [300, 0, 0, 1])
+        }
+    }
+
+    @Test func repeatedStatesTiesEmptyWindowsAndOtherDevices() throws {
+        // A repeated 'up' changes nothing; 'down' and 'up' at the same instant: 'down' wins.
+        try withEvents([(0, "up"), (5, "up"), (20, "up"), (20, "down")]) { (conn, id) throws in
+            #expect(try availability(conn, id, 0, 30) == [1200, 600, 0, 2.0 / 3.0])
+            #expect(try availability(conn, id, 25, 30) == [0, 300, 0, 0])
+            #expect(try availability(conn, id, 30, 30) == [0, 0, 0, nil])
+            #expect(try availability(conn, id, 30, 10) == [0, 0, 0, nil])
+            // Another device's events do not leak in.
+            #expect(try availability(conn, id &- 1, 0, 30) == [0, 0, 1800, nil])
+        }
+    }
+
+    @Test func timeAfterNowIsUnknown() throws {
+        try withEvents([(0, "up")]) { (conn, id) throws in
+            let rows = try conn.query(
+                "SELECT * FROM device_availability($1, now() - INTERVAL '1 hour', now() + INTERVAL '1 hour')", ["\(id)"])
+            #expect(rows[0].map { $0.flatMap(Double.init) } == [3600, 0, 3600, 1])
+        }
+    }
+
+    @Test func deviceStateIsTheCurrentRunSinceItsFirstEvent() throws {
+        let conn = try TestDB.connect()
+        let name = TestDB.uniqueName("state")
+        guard let idText = try TestDB.scalar(conn, "INSERT INTO devices (name, address, icmp) VALUES ($1, '192.0.2.8', false) RETURNING id", [name]),
+              let id = Int32(idText)
+        else { Issue.record("no device id"); return }
+        defer {
+            try? conn.execute("DELETE FROM device_events WHERE device_id = \(id)")
+            _ = try? conn.query("DELETE FROM devices WHERE name = $1", [name])
+        }
+        let state = { () throws -> [String?] in
+            try conn.query("SELECT state, since AT TIME ZONE 'UTC', last_event AT TIME ZONE 'UTC', reason FROM device_state WHERE device_id = \(id)")[0]
+        }
+        #expect(try state() == [nil, nil, nil, nil])
+        for (time, s, reason) in [("00:00", "up", "a"), ("00:10", "down", "b"), ("00:15", "up", "c"), ("00:20", "up", "restart")] {
+            _ = try conn.query(
+                "INSERT INTO device_events VALUES ($1::timestamptz, $2, '192.0.2.8', 'icmp', $3, $4)",
+                ["2024-01-01 \(time)+00", "\(id)", s, reason])
+        }
+        #expect(try state() == ["up", "2024-01-01 00:15:00", "2024-01-01 00:20:00", "restart"])
+    }
+}
+
+@Suite("sotp.inventory_version")
+struct InventoryVersionTests {
+    @Test func everyKindOfChangeToDevicesMovesIt() throws {
+        let conn = try TestDB.connect()
+        let name = TestDB.uniqueName("ver")
+        defer { _ = try? conn.query("DELETE FROM devices WHERE name = $1", [name]) }
+        func version() throws -> Int64 { Int64(try TestDB.scalar(conn, "SELECT version FROM sotp.inventory_version") ?? "") ?? -1 }
+        // Other tests change devices too, so each step only proves the version moved forward.
+        var last = try version()
+        #expect(last >= 1)
+        for sql in [
+            "INSERT INTO devices (name, address) VALUES ($1, '192.0.2.9')",
+            "UPDATE devices SET settings = '{\"probes\": 5}' WHERE name = $1",
+            "DELETE FROM devices WHERE name = $1",
+        ] {
+            _ = try conn.query(sql, [name])
+            let now = try version()
+            #expect(now > last, "\(sql)")
+            last = now
+        }
+        // Seen by another session only once committed: a reader polling it never runs ahead of the data.
+        let other = try TestDB.connect()
+        try conn.execute("BEGIN")
+        _ = try conn.query("INSERT INTO devices (name, address) VALUES ($1, '192.0.2.9')", [name])
+        #expect(try TestDB.scalar(other, "SELECT count(*) FROM devices WHERE name = $1", [name]) == "0")
+        try conn.execute("COMMIT")
+        #expect(try version() > last)
+        #expect(try TestDB.scalar(other, "SELECT count(*) FROM devices WHERE name = $1", [name]) == "1")
+    }
+
+    @Test func truncateMovesItToo() throws {
+        // TRUNCATE on the shared devices table would disturb other tests: a database of its own.
+        try withScratchDatabase { (conn) throws in
+            try Schema.migrate(conn)
+            try conn.execute("INSERT INTO devices (name, address) VALUES ('a', '192.0.2.1')")
+            #expect(try TestDB.scalar(conn, "SELECT version FROM sotp.inventory_version") == "2")
+            try conn.execute("TRUNCATE devices")
+            #expect(try TestDB.scalar(conn, "SELECT version FROM sotp.inventory_version") == "3")
+        }
+    }
+}
