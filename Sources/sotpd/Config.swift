@@ -154,16 +154,6 @@ let configKeys: [ConfigKey] = [
     .init(path: "discovery.timeout_ms", kind: .int(1...60_000), defaultValue: .int(1000), doc: "how long to wait for each reply"),
 ]
 
-/// How the ICMP poller opens its sockets.
-enum ICMPSocketMode: String, CaseIterable, Sendable {
-    /// Raw if the process has CAP_NET_RAW, else the unprivileged datagram socket.
-    case auto
-    /// SOCK_RAW: needs CAP_NET_RAW; sees every ICMP message, including errors for our probes.
-    case raw
-    /// SOCK_DGRAM/IPPROTO_ICMP: no privilege, but the group must be in net.ipv4.ping_group_range.
-    case dgram
-}
-
 /// The `[icmp]` section, typed.
 struct ICMPConfig: Sendable, Equatable {
     var enabled: Bool

@@ -10,7 +10,7 @@ struct SOTPD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sotpd",
         abstract: "SOTP appliance daemon: polls devices, receives telemetry, writes it to TimescaleDB.",
-        subcommands: [Run.self, Migrate.self, CheckConfig.self, SinkLoad.self, Ping.self],
+        subcommands: [Run.self, Migrate.self, CheckConfig.self, SinkLoad.self, Ping.self, Discover.self],
         defaultSubcommand: Run.self
     )
 }
@@ -68,13 +68,25 @@ struct Run: AsyncParsableCommand {
         } catch {
             throw fail("\(error)")
         }
-        let services: [any Service] = [
+        var services: [any Service] = [
             SinkService(sink: sink, timeout: .seconds(config.int("sink.shutdown_timeout_s"))),
             MaintenanceService(
                 db: db, sink: sink, retention: config.retention, license: license,
                 interval: .seconds(config.int("retention.maintenance_interval_s")), logger: logger),
-            StatsService(sink: sink, interval: .seconds(config.int("stats.interval_s"))),
         ]
+        var stats = StatsService(sink: sink, interval: .seconds(config.int("stats.interval_s")))
+        if config.icmp.enabled {
+            // After the sink in the list, so the group stops the poller first and its last rows get written.
+            let icmp: ICMPService
+            do {
+                icmp = try ICMPService(config: config.icmp, info: config.connectInfo, sink: sink, logger: logger)
+            } catch {
+                throw fail("\(error) (or set icmp.enabled = false)")
+            }
+            services.append(icmp)
+            stats.sources.append { icmp.statsFields() }
+        }
+        services.append(stats)
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

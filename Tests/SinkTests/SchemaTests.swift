@@ -8,12 +8,9 @@ import TestSupport
 
 /// A database of its own (dropped when `body` returns), for tests that need to control its version.
 func withScratchDatabase(_ body: (borrowing PGConnection) throws -> Void) throws {
-    let admin = try TestDB.connect()
-    let db = TestDB.uniqueName("sotp_scratch")
-    try admin.execute("CREATE DATABASE \(db)")
-    defer { try? admin.execute("DROP DATABASE \(db) WITH (FORCE)") }
-    let base = TestDB.info.url
-    let conn = try PGConnection(PGConnectInfo(url: base[..<base.lastIndex(of: "/")!] + "/" + db, password: TestDB.password))
+    let url = try TestDB.createScratchDatabase()
+    defer { TestDB.dropDatabase(url) }
+    let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
     try body(conn)
 }
 
@@ -26,9 +23,9 @@ struct SchemaTests {
             #expect(throws: SchemaError.self) { try Schema.check(conn) }
             try conn.execute(
                 """
-                INSERT INTO devices (name, address) VALUES ('r1', '192.0.2.1');
+                INSERT INTO devices (name, address) VALUES ('r1', '127.0.2.1');
                 INSERT INTO icmp_samples (time, device_id, address, sent, received, loss_pct)
-                    VALUES ('2024-01-01 00:00:00+00', 1, '192.0.2.1', 3, 3, 0);
+                    VALUES ('2024-01-01 00:00:00+00', 1, '127.0.2.1', 3, 3, 0);
                 """)
             #expect(try Schema.migrate(conn) == (1, 2))
             try Schema.check(conn)
@@ -37,7 +34,7 @@ struct SchemaTests {
             try conn.execute(
                 """
                 INSERT INTO icmp_samples (time, device_id, address, sent, received, loss_pct, icmp_errors, late)
-                    VALUES ('2024-01-01 00:00:30+00', 1, '192.0.2.1', 3, 1, 66.7, 1, 1)
+                    VALUES ('2024-01-01 00:00:30+00', 1, '127.0.2.1', 3, 1, 66.7, 1, 1)
                 """)
             #expect(try TestDB.scalar(conn, "SELECT version FROM sotp.inventory_version") == "1")
             #expect(try TestDB.scalar(conn, "SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'device_events'") == "1")
@@ -60,7 +57,7 @@ struct AvailabilityTests {
         defer { try? conn.execute("DELETE FROM device_events WHERE device_id = \(id)") }
         for (minute, state) in events {
             _ = try conn.query(
-                "INSERT INTO device_events (time, device_id, address, kind, state, reason) VALUES ('2024-01-01 00:00:00+00'::timestamptz + $1::interval, $2, '192.0.2.7', 'icmp', $3, 'test')",
+                "INSERT INTO device_events (time, device_id, address, kind, state, reason) VALUES ('2024-01-01 00:00:00+00'::timestamptz + $1::interval, $2, '127.0.2.7', 'icmp', $3, 'test')",
                 ["\(minute) minutes", "\(id)", state])
         }
         try body(conn, id)
@@ -125,7 +122,7 @@ struct AvailabilityTests {
     @Test func deviceStateIsTheCurrentRunSinceItsFirstEvent() throws {
         let conn = try TestDB.connect()
         let name = TestDB.uniqueName("state")
-        guard let idText = try TestDB.scalar(conn, "INSERT INTO devices (name, address, icmp) VALUES ($1, '192.0.2.8', false) RETURNING id", [name]),
+        guard let idText = try TestDB.scalar(conn, "INSERT INTO devices (name, address, icmp) VALUES ($1, '127.0.2.8', false) RETURNING id", [name]),
               let id = Int32(idText)
         else { Issue.record("no device id"); return }
         defer {
@@ -138,7 +135,7 @@ struct AvailabilityTests {
         #expect(try state() == [nil, nil, nil, nil])
         for (time, s, reason) in [("00:00", "up", "a"), ("00:10", "down", "b"), ("00:15", "up", "c"), ("00:20", "up", "restart")] {
             _ = try conn.query(
-                "INSERT INTO device_events VALUES ($1::timestamptz, $2, '192.0.2.8', 'icmp', $3, $4)",
+                "INSERT INTO device_events VALUES ($1::timestamptz, $2, '127.0.2.8', 'icmp', $3, $4)",
                 ["2024-01-01 \(time)+00", "\(id)", s, reason])
         }
         #expect(try state() == ["up", "2024-01-01 00:15:00", "2024-01-01 00:20:00", "restart"])
@@ -156,7 +153,7 @@ struct InventoryVersionTests {
         var last = try version()
         #expect(last >= 1)
         for sql in [
-            "INSERT INTO devices (name, address) VALUES ($1, '192.0.2.9')",
+            "INSERT INTO devices (name, address) VALUES ($1, '127.0.2.9')",
             "UPDATE devices SET settings = '{\"probes\": 5}' WHERE name = $1",
             "DELETE FROM devices WHERE name = $1",
         ] {
@@ -168,7 +165,7 @@ struct InventoryVersionTests {
         // Seen by another session only once committed: a reader polling it never runs ahead of the data.
         let other = try TestDB.connect()
         try conn.execute("BEGIN")
-        _ = try conn.query("INSERT INTO devices (name, address) VALUES ($1, '192.0.2.9')", [name])
+        _ = try conn.query("INSERT INTO devices (name, address) VALUES ($1, '127.0.2.9')", [name])
         #expect(try TestDB.scalar(other, "SELECT count(*) FROM devices WHERE name = $1", [name]) == "0")
         try conn.execute("COMMIT")
         #expect(try version() > last)
@@ -179,7 +176,7 @@ struct InventoryVersionTests {
         // TRUNCATE on the shared devices table would disturb other tests: a database of its own.
         try withScratchDatabase { (conn) throws in
             try Schema.migrate(conn)
-            try conn.execute("INSERT INTO devices (name, address) VALUES ('a', '192.0.2.1')")
+            try conn.execute("INSERT INTO devices (name, address) VALUES ('a', '127.0.2.1')")
             #expect(try TestDB.scalar(conn, "SELECT version FROM sotp.inventory_version") == "2")
             try conn.execute("TRUNCATE devices")
             #expect(try TestDB.scalar(conn, "SELECT version FROM sotp.inventory_version") == "3")

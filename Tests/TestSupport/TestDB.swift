@@ -43,6 +43,21 @@ public enum TestDB {
         return try PGConnection(info)
     }
 
+    /// Creates an empty database of its own on the test server and returns its URL; `dropDatabase`
+    /// removes it. For tests that need their own schema version or a devices table no one else fills.
+    public static func createScratchDatabase() throws -> String {
+        let admin = try connect()
+        let db = uniqueName("sotp_scratch")
+        try admin.execute("CREATE DATABASE \(db)")
+        let base = info.url
+        return base[..<base.lastIndex(of: "/")!] + "/" + db
+    }
+
+    public static func dropDatabase(_ url: String) {
+        guard let admin = try? connect(), let name = url.split(separator: "/").last else { return }
+        try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
     /// A table name no other test (or earlier run) uses.
     public static func uniqueName(_ prefix: String) -> String {
         "\(prefix)_\(UInt32.random(in: 0...UInt32.max))_\(getpid())"

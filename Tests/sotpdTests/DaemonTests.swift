@@ -6,8 +6,9 @@ import Sink
 import Testing
 import TestSupport
 
-/// A config file pointing at the test database with a private spool directory.
-func testConfig(spool: String, extra: String = "") throws -> String {
+/// A config file pointing at the test database with a private spool directory. The ICMP poller is off:
+/// the shared test database's devices table holds other tests' rows, which must never be pinged.
+func testConfig(spool: String, extra: String = "", icmp: Bool = false) throws -> String {
     let path = TestDB.tempDir("cfg") + "/sotpd.toml"
     let url = TestDB.info.url
     try """
@@ -19,6 +20,7 @@ func testConfig(spool: String, extra: String = "") throws -> String {
     spool_fsync = "never"
     [log]
     level = "warning"
+    \(icmp ? "" : "[icmp]\nenabled = false")
     \(extra)
     """.write(toFile: path, atomically: true, encoding: .utf8)
     return path

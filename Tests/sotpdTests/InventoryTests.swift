@@ -13,21 +13,21 @@ import TestSupport
 struct InventoryTests {
     /// [icmp] defaults with a source for each family, so the tests see which one a target gets.
     let icmp = try! Config.parse(
-        "[icmp]\nsource_v4 = \"192.0.2.250\"\nsource_v6 = \"2001:db8::250\"\n", source: "t").icmp
+        "[icmp]\nsource_v4 = \"127.0.2.250\"\nsource_v6 = \"2001:db8::250\"\n", source: "t").icmp
 
-    func target(_ settings: String, address: String = "192.0.2.1") -> Result<ICMPTarget, OverrideProblem> {
+    func target(_ settings: String, address: String = "127.0.2.1") -> Result<ICMPTarget, OverrideProblem> {
         ICMPInventory(icmp: icmp).target(id: "7", name: "r7", address: address, settings: settings)
     }
 
-    func problem(_ settings: String, address: String = "192.0.2.1") -> String? {
+    func problem(_ settings: String, address: String = "127.0.2.1") -> String? {
         if case .failure(let p) = target(settings, address: address) { return p.problem }
         return nil
     }
 
     @Test func overridesApplyOnTopOfTheDefaults() throws {
         var want = icmp.defaults
-        want.source = IPAddress("192.0.2.250")
-        #expect(try target("{}").get() == ICMPTarget(id: 7, name: "r7", address: IPAddress("192.0.2.1")!, settings: want))
+        want.source = IPAddress("127.0.2.250")
+        #expect(try target("{}").get() == ICMPTarget(id: 7, name: "r7", address: IPAddress("127.0.2.1")!, settings: want))
 
         // Every override key, as Postgres prints a jsonb (2000.0 is an integer too); unrelated keys stay out.
         let t = try target(
@@ -56,13 +56,13 @@ struct InventoryTests {
         #expect(problem(#"{"probes": "3"}"#) == "settings.probes must be an integer in 1…64, got \"3\"")
         #expect(problem(#"{"timeout_ms": 2.5}"#) == "settings.timeout_ms must be an integer in 1…60000, got 2.5")
         #expect(problem(#"{"tos": 256}"#) != nil)
-        #expect(problem(#"{"source": "2001:db8::9"}"#) == "settings.source must be an IPv4 address like the device's 192.0.2.1, got 2001:db8::9")
+        #expect(problem(#"{"source": "2001:db8::9"}"#) == "settings.source must be an IPv4 address like the device's 127.0.2.1, got 2001:db8::9")
         #expect(problem(#"{"source": 5}"#) == "settings.source must be an IPv4 or IPv6 address, got 5")
         #expect(problem(#"{"interval_s": 5}"#)?.hasPrefix("settings.interval_s does not fit") == true)
         #expect(problem("[1, 2]") == "settings must be a JSON object, got a JSON array")
         #expect(problem("{") == "settings are not valid JSON")
-        #expect(problem("{}", address: "192.0.2.1/24") == "address 192.0.2.1/24 cannot be parsed")
-        #expect(ICMPInventory(icmp: icmp).target(id: "x", name: "r", address: "192.0.2.1", settings: "{}") == .failure(OverrideProblem(key: "id", problem: "id x is not a 32-bit integer")))
+        #expect(problem("{}", address: "127.0.2.1/24") == "address 127.0.2.1/24 cannot be parsed")
+        #expect(ICMPInventory(icmp: icmp).target(id: "x", name: "r", address: "127.0.2.1", settings: "{}") == .failure(OverrideProblem(key: "id", problem: "id x is not a 32-bit integer")))
     }
 
     @Test func loadsEnabledICMPDevicesAndSkipsBadOnes() throws {
@@ -73,26 +73,26 @@ struct InventoryTests {
         _ = try conn.query(
             """
             INSERT INTO devices (name, address, enabled, icmp, settings) VALUES
-                ($1 || '-plain', '192.0.2.1', true, true, '{}'),
+                ($1 || '-plain', '127.0.2.1', true, true, '{}'),
                 ($1 || '-v6', '2001:db8::1', true, true, '{"probes": 5, "timeout_ms": 1500, "community": "x"}'),
-                ($1 || '-off', '192.0.2.2', false, true, '{}'),
-                ($1 || '-snmp-only', '192.0.2.3', true, false, '{}'),
-                ($1 || '-bad', '192.0.2.4', true, true, '{"interval_s": 0}'),
-                ($1 || '-masked', '192.0.2.5/24', true, true, '{}')
+                ($1 || '-off', '127.0.2.2', false, true, '{}'),
+                ($1 || '-snmp-only', '127.0.2.3', true, false, '{}'),
+                ($1 || '-bad', '127.0.2.4', true, true, '{"interval_s": 0}'),
+                ($1 || '-masked', '127.0.2.5/24', true, true, '{}')
             """, [p])
         #expect(try ICMPInventory.version(conn) > before)
 
         let (targets, problems) = try ICMPInventory(icmp: icmp).load(conn)
         let mine = targets.filter { $0.name.hasPrefix(p) }
         #expect(mine.map(\.name) == [p + "-plain", p + "-v6", p + "-masked"])
-        #expect(mine[0].settings == icmp.settings(for: IPAddress("192.0.2.1")!))
+        #expect(mine[0].settings == icmp.settings(for: IPAddress("127.0.2.1")!))
         var v6 = icmp.settings(for: IPAddress("2001:db8::1")!)
         v6.probes = 5
         v6.timeout = .milliseconds(1500)
         #expect(mine[1].settings == v6)
         #expect(mine[1].address == IPAddress("2001:db8::1"))
         // inet keeps a netmask; the host part is what is pinged.
-        #expect(mine[2].address == IPAddress("192.0.2.5"))
+        #expect(mine[2].address == IPAddress("127.0.2.5"))
         let rows = try conn.query("SELECT id, name FROM devices WHERE name = ANY($1::text[]) ORDER BY id", [pgTextArray(mine.map(\.name))])
         #expect(mine.map { [String($0.id), $0.name] } == rows)
         #expect(problems.filter { $0.device.hasPrefix(p) }
@@ -144,7 +144,7 @@ struct InventoryTests {
         defer { _ = try? conn.query("DELETE FROM devices WHERE name = $1", [name]) }
         var last = try ICMPInventory.version(conn)
         for sql in [
-            "INSERT INTO devices (name, address) VALUES ($1, '192.0.2.1')",
+            "INSERT INTO devices (name, address) VALUES ($1, '127.0.2.1')",
             "UPDATE devices SET settings = '{\"probes\": 1}' WHERE name = $1",
             "DELETE FROM devices WHERE name = $1",
         ] {

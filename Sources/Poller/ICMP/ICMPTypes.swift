@@ -213,7 +213,7 @@ public struct ProbeSettings: Sendable, Equatable {
         if timeout <= .zero { return "timeout must be positive" }
         if spacing < .zero { return "spacing must not be negative" }
         if spacing * (probes - 1) + timeout >= interval {
-            return "probes × spacing + timeout (\(spacing * (probes - 1) + timeout)) must end before the next cycle (interval \(interval))"
+            return "(probes − 1) × spacing + timeout (\(spacing * (probes - 1) + timeout)) must end before the next cycle (interval \(interval))"
         }
         if downAfter < 1 || upAfter < 1 { return "down_after and up_after must be at least 1" }
         if !(0...100).contains(failLossPercent) || failLossPercent <= 0 { return "fail_loss_percent must be in (0, 100]" }
