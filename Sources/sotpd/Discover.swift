@@ -99,7 +99,7 @@ struct Discover: AsyncParsableCommand {
                 for (a, _) in found {
                     let rows = try conn.query(
                         """
-                        INSERT INTO devices (name, address, tags) SELECT $1, $1::inet, '{discovered}'
+                        INSERT INTO devices (name, address, tags) SELECT $1::text, $1::inet, '{discovered}'
                         WHERE NOT EXISTS (SELECT 1 FROM devices WHERE address = $1::inet)
                         ON CONFLICT (name) DO NOTHING RETURNING id
                         """, [a.description])
