@@ -20,6 +20,15 @@ let package = Package(
             ],
             path: "Benchmarks/SinkEncoding",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        .executableTarget(
+            name: "ICMPEngine",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Poller", package: "sotp"),
+            ],
+            path: "Benchmarks/ICMPEngine",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -29,6 +29,11 @@ int sotp_pin_current_thread(int cpu) {
     return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+int sotp_set_realtime(int priority) {
+    struct sched_param sp = {.sched_priority = priority};
+    return pthread_setschedparam(pthread_self(), priority > 0 ? SCHED_FIFO : SCHED_OTHER, &sp);
+}
+
 int sotp_set_thread_name(const char *name) {
     char buf[16];
     size_t i = 0;

@@ -45,6 +45,14 @@ public enum CPU {
         if rc != 0 { throw Errno(rc) }
     }
 
+    /// Gives the calling thread real-time FIFO scheduling at `priority` (1…99; 0 restores normal
+    /// scheduling). Needs root or CAP_SYS_NICE (throws EPERM otherwise). The kernel's RT throttling
+    /// (sched_rt_runtime_us) still leaves the rest of the box 5 % of each second.
+    public static func setRealtimePriority(_ priority: Int) throws(Errno) {
+        let rc = sotp_set_realtime(Int32(priority))
+        if rc != 0 { throw Errno(rc) }
+    }
+
     /// Names the calling thread (first 15 bytes), as top -H and perf show it.
     public static func nameCurrentThread(_ name: String) {
         _ = unsafe sotp_set_thread_name(name)

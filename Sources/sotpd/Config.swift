@@ -143,6 +143,10 @@ let configKeys: [ConfigKey] = [
     .init(path: "icmp.socket", kind: .choice(ICMPSocketMode.allCases.map(\.rawValue)), defaultValue: .string("auto"),
           doc: "raw (needs CAP_NET_RAW), dgram (unprivileged ICMP, net.ipv4.ping_group_range), auto: raw if permitted"),
     .init(path: "icmp.sender_cpu", kind: .int(-1...1023), defaultValue: .int(-1), doc: "CPU the sender thread is pinned to; -1: not pinned"),
+    .init(path: "icmp.sender_priority", kind: .int(0...99), defaultValue: .int(10),
+          doc: "SCHED_FIFO priority of the sender thread so probes leave on time on a busy box; 0: normal scheduling"),
+    .init(path: "icmp.receiver_priority", kind: .int(0...99), defaultValue: .int(10),
+          doc: "SCHED_FIFO priority of the receiver thread so replies are read before the socket buffer fills; 0: normal"),
     .init(path: "icmp.receiver_cpu", kind: .int(-1...1023), defaultValue: .int(-1), doc: "CPU the receiver thread is pinned to; -1: not pinned"),
     .init(path: "icmp.inventory_refresh_s", kind: .int(1...3600), defaultValue: .int(2),
           doc: "how often the poller checks the devices table for changes (one single-row read)"),
@@ -166,6 +170,8 @@ struct ICMPConfig: Sendable, Equatable {
     var socket: ICMPSocketMode
     /// CPUs the sender and receiver threads are pinned to; nil: not pinned.
     var senderCPU: Int?
+    var senderPriority: Int
+    var receiverPriority: Int
     var receiverCPU: Int?
     /// How often the poller reads sotp.inventory_version.
     var inventoryRefresh: Duration
@@ -243,7 +249,7 @@ struct Config {
             enabled: bool("icmp.enabled"), defaults: d,
             sourceV4: IPAddress(string("icmp.source_v4")), sourceV6: IPAddress(string("icmp.source_v6")),
             socket: ICMPSocketMode(rawValue: string("icmp.socket"))!,
-            senderCPU: cpu("icmp.sender_cpu"), receiverCPU: cpu("icmp.receiver_cpu"),
+            senderCPU: cpu("icmp.sender_cpu"), senderPriority: int("icmp.sender_priority"), receiverPriority: int("icmp.receiver_priority"), receiverCPU: cpu("icmp.receiver_cpu"),
             inventoryRefresh: .seconds(int("icmp.inventory_refresh_s")))
     }
 

@@ -75,6 +75,8 @@ final class ICMPService: Service, Sendable {
         var o = ICMPPollerOptions()
         o.socketMode = config.socket
         o.senderCPU = config.senderCPU
+        o.senderPriority = config.senderPriority
+        o.receiverPriority = config.receiverPriority
         o.receiverCPU = config.receiverCPU
         let samples = sink.table(ICMPTables.samples), events = sink.table(ICMPTables.events)
         poller = try ICMPPoller(
@@ -91,6 +93,12 @@ final class ICMPService: Service, Sendable {
     func run() async throws {
         poller.start()
         logger.info("ICMP poller started", metadata: ["sockets": "\(poller.rawSockets ? "raw" : "datagram")"])
+        try? await Task.sleep(for: .milliseconds(50))
+        if let problem = poller.schedulingProblem {
+            logger.warning(
+                "ICMP threads run with normal scheduling; on a busy box probes may leave late and replies overflow the socket (set icmp.sender_priority and icmp.receiver_priority to 0 to silence)",
+                metadata: ["problem": "\(problem)"])
+        }
         let watcher = Thread { [self] in
             watchInventory()
             watcherDone.signal()

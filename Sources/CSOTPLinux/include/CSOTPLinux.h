@@ -41,6 +41,8 @@ int sotp_recvmmsg(int fd, sotp_mmsghdr *vec, unsigned int vlen, int flags, struc
 int sotp_sendmmsg(int fd, sotp_mmsghdr *vec, unsigned int vlen, int flags);
 /// Pins the calling thread to one CPU; returns 0 or an errno value.
 int sotp_pin_current_thread(int cpu);
+/// Gives the calling thread SCHED_FIFO at `priority` (1…99), or normal scheduling for 0; 0 or an errno.
+int sotp_set_realtime(int priority);
 /// Names the calling thread (shown by top -H); at most 15 bytes are kept.
 int sotp_set_thread_name(const char *name);
 /// The CPU the calling thread runs on now.

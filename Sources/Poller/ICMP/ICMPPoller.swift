@@ -13,7 +13,12 @@ public struct ICMPPollerOptions: Sendable {
     /// CPUs to pin the sender and receiver threads to; nil leaves them to the scheduler.
     public var senderCPU: Int? = nil
     public var receiverCPU: Int? = nil
-    public var receiveBufferBytes = 16 << 20
+    public var receiveBufferBytes = 32 << 20
+    /// SCHED_FIFO priority for the sender thread (0: normal scheduling). A sender that the scheduler
+    /// preempts for a time slice sends late; on a box shared with the database that is 10–40 ms.
+    public var senderPriority = 0
+    /// The same for the receiver thread: starved of CPU, it lets the socket buffer overflow.
+    public var receiverPriority = 0
     /// Messages per sendmmsg/recvmmsg call.
     public var batchSize = 64
     /// Open an IPv6 socket too (a host without IPv6 can turn it off).
@@ -33,7 +38,8 @@ public final class ICMPPoller: Sendable {
     private let control = Mutex(Control())
 
     /// Opens the sockets (throws naming both ways that failed). `onResult` and `onStateChange` run on
-    /// the receiver thread: they must be quick (append to the sink, bump a counter).
+    /// a reporter thread of their own, in order, so a slow consumer (a sink lock held by a preempted
+    /// thread) never holds up the receiver; they should still be quick.
     public init(
         options: ICMPPollerOptions = ICMPPollerOptions(),
         onResult: @escaping @Sendable (ICMPCycleResult) -> Void,
@@ -124,6 +130,9 @@ public final class ICMPPoller: Sendable {
             c.oneShotSlots.removeAll()
         }
     }
+
+    /// Why the sender's real-time priority could not be set, if it could not (the poller runs anyway).
+    public var schedulingProblem: String? { engine.senderSchedulingError.withLock { $0 } }
 
     /// Targets polled on a schedule.
     public var targetCount: Int { control.withLock { $0.byKey.count } }
@@ -216,12 +225,25 @@ private final class Engine: @unchecked Sendable {
     let epoch = monotonicNanos()
 
     let closes = SPSCRing<Close>(capacity: 1 << 18)
+    /// Receiver → reporter: finished cycles and state changes, so the receiver never waits on a consumer.
+    let reports = SPSCRing<Report>(capacity: 1 << 18)
     let senderCommands = Mutex<[Command]>([])
     let receiverCommands = Mutex<[Command]>([])
     let senderPending = Atomic<Bool>(false)
     let receiverPending = Atomic<Bool>(false)
     let stopping = Atomic<Bool>(false)
+    let receiverDone = Atomic<Bool>(false)
     let running = Atomic<Bool>(false)
+    let senderSchedulingError = Mutex<String?>(nil)
+
+    /// A finished cycle, or a state change (with the run length that caused it) when `change` is set.
+    struct Report: BitwiseCopyable {
+        var result: ICMPCycleResult
+        /// 0: a result; 1: went up; 2: went down.
+        var change: UInt8
+        var run: UInt16
+        var changeMicros: Int64
+    }
     let done = DispatchGroup()
 
     init(options: ICMPPollerOptions, v4: ICMPSocket, v6: ICMPSocket?, stats: ICMPStats,
@@ -247,9 +269,11 @@ private final class Engine: @unchecked Sendable {
         guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
         done.enter()
         done.enter()
+        done.enter()
         let s = Thread { [self] in
             CPU.nameCurrentThread("sotp-icmp-tx")
             if let cpu = options.senderCPU { try? CPU.pinCurrentThread(to: cpu) }
+            setPriority(options.senderPriority, "sender")
             var side = SenderSide(engine: self)
             side.run()
             done.leave()
@@ -259,12 +283,62 @@ private final class Engine: @unchecked Sendable {
         let r = Thread { [self] in
             CPU.nameCurrentThread("sotp-icmp-rx")
             if let cpu = options.receiverCPU { try? CPU.pinCurrentThread(to: cpu) }
+            setPriority(options.receiverPriority, "receiver")
             var side = ReceiverSide(engine: self)
             side.run()
+            receiverDone.store(true, ordering: .releasing)
             done.leave()
         }
         r.stackSize = 1 << 20
         r.start()
+        let p = Thread { [self] in
+            CPU.nameCurrentThread("sotp-icmp-rep")
+            report()
+            done.leave()
+        }
+        p.start()
+    }
+
+    private func setPriority(_ priority: Int, _ who: String) {
+        guard priority > 0 else { return }
+        do throws(Errno) {
+            try CPU.setRealtimePriority(priority)
+        } catch {
+            senderSchedulingError.withLock { $0 = "SCHED_FIFO \(priority) for the \(who) refused: \(error)" }
+        }
+    }
+
+    /// The reporter: hands results and changes to the caller's closures, in the receiver's order.
+    private func report() {
+        var idle = 0
+        while true {
+            if let r = reports.pop() {
+                idle = 0
+                if r.change == 0 {
+                    onResult(r.result)
+                } else {
+                    let up = r.change == 1
+                    let why = up
+                        ? "\(r.run) cycle\(r.run == 1 ? "" : "s") answered"
+                        : "\(r.run) cycle\(r.run == 1 ? "" : "s") at \(Int(r.result.lossPercent))% loss"
+                    onStateChange(ICMPStateChange(
+                        timeMicros: r.changeMicros, deviceID: r.result.deviceID, address: r.result.address, up: up, reason: why))
+                }
+                continue
+            }
+            // Everything reported and the receiver gone: done.
+            if stopping.load(ordering: .acquiring) && receiverDone.load(ordering: .acquiring) { return }
+            idle += 1
+            usleep(idle < 100 ? 200 : 1000)
+        }
+    }
+
+    /// The receiver pushes a report; when the reporter is 256k reports behind it waits (never drops).
+    func push(_ r: Report) {
+        while !reports.push(r) {
+            stats.add(stats.reportQueueWaits)
+            usleep(100)
+        }
     }
 
     func stop() {
@@ -361,22 +435,27 @@ private struct SenderSide: ~Copyable {
     mutating func publishLateness(_ now: Int64) {
         lastPublish = now
         guard latenessDirty else { return }
-        latenessDirty = false
-        e.stats.lateness.withLock { h in
+        // Never wait for the lock: a reader preempted while holding it would stall a real-time sender
+        // (priority inversion). Busy now, published on a later round.
+        let published: Bool? = e.stats.lateness.withLockIfAvailable { h in
             for i in lateness.indices where lateness[i] != 0 {
                 h.total[i] += lateness[i]
                 h.window[i] += lateness[i]
                 lateness[i] = 0
             }
+            return true
         }
+        if published == true { latenessDirty = false }
     }
 
     mutating func applyCommands() {
-        e.senderPending.store(false, ordering: .releasing)
-        let commands = e.senderCommands.withLock { c in
+        // Not waiting for the lock (see publishLateness); the flag stays set until the commands are in.
+        let taken: [Engine.Command]? = e.senderCommands.withLockIfAvailable { c in
+            e.senderPending.store(false, ordering: .releasing)
             defer { c.removeAll() }
             return c
         }
+        guard let commands = taken else { return }
         let now = monotonicNanos()
         for c in commands {
             switch c {
@@ -624,12 +703,26 @@ private struct ReceiverSide: ~Copyable {
         }
     }
 
-    mutating func applyCommands() {
-        e.receiverPending.store(false, ordering: .releasing)
-        let commands = e.receiverCommands.withLock { c in
-            defer { c.removeAll() }
-            return c
+    /// `wait`: take the lock even if the caller holds it now. Only before matching replies, where a
+    /// target the sender may already be probing must be known; elsewhere a busy lock is left for later
+    /// so a real-time receiver does not wait on the caller's thread.
+    mutating func applyCommands(wait: Bool = false) {
+        let engine = e
+        let taken: [Engine.Command]?
+        if wait {
+            taken = e.receiverCommands.withLock { c in
+                engine.receiverPending.store(false, ordering: .releasing)
+                defer { c.removeAll() }
+                return c
+            }
+        } else {
+            taken = e.receiverCommands.withLockIfAvailable { c in
+                engine.receiverPending.store(false, ordering: .releasing)
+                defer { c.removeAll() }
+                return c
+            }
         }
+        guard let commands = taken else { return }
         for c in commands {
             switch c {
             case .add(let slot, let gen, let t, _, let oneShot):
@@ -674,7 +767,7 @@ private struct ReceiverSide: ~Copyable {
             total += n
             if n == 0 { return total }
             // A target added just now may already be answering: learn of it before matching.
-            if e.receiverPending.load(ordering: .acquiring) { applyCommands() }
+            if e.receiverPending.load(ordering: .acquiring) { applyCommands(wait: true) }
             for i in 0..<n { handle(i, v6: v6) }
             if n < batch.count { return total }
         }
@@ -810,7 +903,7 @@ private struct ReceiverSide: ~Copyable {
         slots[i].carriedLate = 0
         slots[i].open(cycle &+ 1)
         e.stats.add(e.stats.cyclesClosed)
-        e.onResult(result)
+        e.push(Engine.Report(result: result, change: 0, run: 0, changeMicros: 0))
         if !s.oneShot { transition(i, result) }
     }
 
@@ -824,8 +917,7 @@ private struct ReceiverSide: ~Copyable {
             slots[i].okRun = 0
             if slots[i].state != 2 && slots[i].failRun >= slots[i].downAfter {
                 slots[i].state = 2
-                let why = "\(slots[i].failRun) cycle\(slots[i].failRun == 1 ? "" : "s") at \(Int(r.lossPercent))% loss"
-                e.onStateChange(ICMPStateChange(timeMicros: slots[i].runStartMicros, deviceID: r.deviceID, address: r.address, up: false, reason: why))
+                e.push(Engine.Report(result: r, change: 2, run: slots[i].failRun, changeMicros: slots[i].runStartMicros))
             }
         } else {
             if slots[i].okRun == 0 { slots[i].runStartMicros = r.timeMicros }
@@ -833,8 +925,7 @@ private struct ReceiverSide: ~Copyable {
             slots[i].failRun = 0
             if slots[i].state != 1 && slots[i].okRun >= slots[i].upAfter {
                 slots[i].state = 1
-                let why = "\(slots[i].okRun) cycle\(slots[i].okRun == 1 ? "" : "s") answered"
-                e.onStateChange(ICMPStateChange(timeMicros: slots[i].runStartMicros, deviceID: r.deviceID, address: r.address, up: true, reason: why))
+                e.push(Engine.Report(result: r, change: 1, run: slots[i].okRun, changeMicros: slots[i].runStartMicros))
             }
         }
     }

@@ -20,6 +20,7 @@ public final class ICMPStats: Sendable {
     let noKernelTimestamp = Atomic<Int>(0)
     let cyclesClosed = Atomic<Int>(0)
     let closeQueueWaits = Atomic<Int>(0)
+    let reportQueueWaits = Atomic<Int>(0)
     let receiveErrors = Atomic<Int>(0)
     /// Send lateness against schedule: buckets of 10 µs below 10 ms, then of 1 ms below 10 s, then one.
     /// `lateness` holds everything since start; `window` since the last `takeLatenessWindow()`.
@@ -78,6 +79,8 @@ public final class ICMPStats: Sendable {
         public var noKernelTimestamp = 0
         public var cyclesClosed = 0
         public var closeQueueWaits = 0
+        /// Times the receiver waited because the reporter (the sink) was 256k results behind.
+        public var reportQueueWaits = 0
         public var receiveErrors = 0
         /// Send lateness percentiles in microseconds (bucket upper edges, 10 µs resolution below 10 ms).
         public var latenessP50Micros = 0
@@ -93,7 +96,7 @@ public final class ICMPStats: Sendable {
                 ("forged", forged), ("foreign", foreign), ("wrong_source", wrongSource), ("stale", stale),
                 ("malformed", malformed), ("icmp_errors", icmpErrors), ("icmp_errors_unattributed", icmpErrorsUnattributed),
                 ("no_kernel_timestamp", noKernelTimestamp), ("cycles_closed", cyclesClosed),
-                ("close_queue_waits", closeQueueWaits), ("receive_errors", receiveErrors),
+                ("close_queue_waits", closeQueueWaits), ("report_queue_waits", reportQueueWaits), ("receive_errors", receiveErrors),
                 ("send_lateness_p50_us", latenessP50Micros), ("send_lateness_p99_us", latenessP99Micros),
                 ("send_lateness_max_us", latenessMaxMicros),
             ]
@@ -118,6 +121,7 @@ public final class ICMPStats: Sendable {
         s.noKernelTimestamp = noKernelTimestamp.load(ordering: .relaxed)
         s.cyclesClosed = cyclesClosed.load(ordering: .relaxed)
         s.closeQueueWaits = closeQueueWaits.load(ordering: .relaxed)
+        s.reportQueueWaits = reportQueueWaits.load(ordering: .relaxed)
         s.receiveErrors = receiveErrors.load(ordering: .relaxed)
         let p = lateness.withLock { ICMPStats.percentiles($0.total) }
         s.latenessSamples = p.samples

@@ -3,7 +3,7 @@
 
 /// An IPv4 or IPv6 address. IPv4 is kept in host byte order; IPv6 as two big-endian-ordered halves
 /// (the high 64 bits first), so comparisons and hashing are plain integer work.
-public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable {
+public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable, BitwiseCopyable {
     case v4(UInt32)
     case v6(high: UInt64, low: UInt64)
 
@@ -236,7 +236,7 @@ public struct ICMPTarget: Sendable, Equatable {
 }
 
 /// One target's cycle: written as one `icmp_samples` row.
-public struct ICMPCycleResult: Sendable, Equatable {
+public struct ICMPCycleResult: Sendable, Equatable, BitwiseCopyable {
     /// When the cycle's first probe was scheduled, in microseconds since the Unix epoch.
     public var timeMicros: Int64
     public var deviceID: Int32
