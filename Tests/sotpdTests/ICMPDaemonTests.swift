@@ -112,3 +112,27 @@ struct ICMPDaemonTests {
         #expect(try TestDB.scalar(conn, "SELECT count(*) FROM sotp_stats WHERE metric = 'icmp.probes_sent' AND value > 0").flatMap(Int.init) ?? 0 > 0)
     }
 }
+
+@Suite("sotpd ping sockets", .serialized, .enabled(if: NetNS.available, Comment(rawValue: NetNS.unavailableReason ?? "")))
+struct PingSocketTests {
+    @Test func unprivilegedDatagramSocketsWhereThePingGroupAllowsThem() throws {
+        // ping_group_range is per namespace: let root's group use ICMP datagram sockets in one of ours.
+        let ns = try NetNS.create(tag: "dgram")
+        defer { ns.destroy() }
+        #expect(try ns.run(["sysctl", "-qw", "net.ipv4.ping_group_range=0 0", "net.ipv4.icmp_echo_ignore_all=0", "net.ipv6.icmp.echo_ignore_all=0"]).status == 0)
+        let r = try ns.run([sotpdBinary, "ping", "--socket", "dgram", "-c", "3", "--spacing-ms", "20", "127.0.0.1", "::1"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.output.contains("127.0.0.1 : 3/3") && r.output.contains("::1 : 3/3"), "\(r.output)")
+    }
+
+    @Test func withNeitherSocketTheErrorNamesBothAndWhatToChange() throws {
+        // Without CAP_NET_RAW, in a namespace whose ping_group_range admits nobody.
+        let ns = try NetNS.create(tag: "nosock")
+        defer { ns.destroy() }
+        #expect(try ns.run(["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"]).status == 0)
+        let r = try ns.run(["setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw", sotpdBinary, "ping", "127.0.0.1"])
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.output.contains("raw ICMP socket") && r.output.contains("CAP_NET_RAW"), "\(r.output)")
+        #expect(r.output.contains("ICMP datagram socket") && r.output.contains("ping_group_range, now 1 0"), "\(r.output)")
+    }
+}

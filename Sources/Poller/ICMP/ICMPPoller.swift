@@ -390,6 +390,8 @@ private struct SenderSide: ~Copyable {
     var latenessDirty = false
     var lastPublish: Int64 = 0
     var bufferSize: Int
+    var backlog: [Engine.Command] = []
+    var backlogAt = 0
 
     init(engine: Engine) {
         e = engine
@@ -408,7 +410,7 @@ private struct SenderSide: ~Copyable {
 
     mutating func run() {
         while !e.stopping.load(ordering: .acquiring) {
-            if e.senderPending.load(ordering: .acquiring) { applyCommands() }
+            if backlogAt < backlog.count || e.senderPending.load(ordering: .acquiring) { applyCommands() }
             let now = monotonicNanos()
             // Only ticks wholly in the past fire, so no probe leaves before its time.
             fired.removeAll(keepingCapacity: true)
@@ -449,15 +451,28 @@ private struct SenderSide: ~Copyable {
     }
 
     mutating func applyCommands() {
-        // Not waiting for the lock (see publishLateness); the flag stays set until the commands are in.
-        let taken: [Engine.Command]? = e.senderCommands.withLockIfAvailable { c in
-            e.senderPending.store(false, ordering: .releasing)
-            defer { c.removeAll() }
-            return c
+        if backlogAt == backlog.count {
+            // Not waiting for the lock (see publishLateness); the flag stays set until the commands are in.
+            let taken: [Engine.Command]? = e.senderCommands.withLockIfAvailable { c in
+                e.senderPending.store(false, ordering: .releasing)
+                defer { c.removeAll() }
+                return c
+            }
+            guard let commands = taken else { return }
+            backlog = commands
+            backlogAt = 0
         }
-        guard let commands = taken else { return }
+        // A million new targets take the sender most of a second: apply them 10,000 at a time between
+        // rounds of sending, so the probes already due do not wait behind them.
+        let end = min(backlog.count, backlogAt + 10_000)
+        let chunk = backlog[backlogAt..<end]
+        backlogAt = end
+        if backlogAt == backlog.count {
+            backlog = []
+            backlogAt = 0
+        }
         let now = monotonicNanos()
-        for c in commands {
+        for c in chunk {
             switch c {
             case .add(let slot, let gen, let t, let firstAt, let oneShot):
                 let i = Int(slot)
