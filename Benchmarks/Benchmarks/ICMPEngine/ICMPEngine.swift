@@ -5,6 +5,9 @@
 import Benchmark
 import Poller
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
@@ -12,6 +15,14 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(10),
         maxIterations: 10
     )
+
+    // The same 0.5 s with no poller: what the harness and the process allocate on their own.
+    Benchmark("baseline: 0.5 s idle") { benchmark in
+        benchmark.startMeasurement()
+        usleep(500_000)
+        benchmark.stopMeasurement()
+        benchmark.measurement(.custom("probes", polarity: .prefersLarger), 0)
+    }
 
     Benchmark("ICMP poller steady state, 10k probes/s on loopback") { benchmark in
         let results = Atomic<Int>(0)
