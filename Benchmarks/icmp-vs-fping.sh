@@ -19,14 +19,14 @@ awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) { a = 2130771969 + i; printf "%d.
 
 run_fping() {
     /usr/bin/time -f "%e %U %S" -o "$work/time" fping -C1 -i0 -t500 -q -f "$work/list" 2>"$work/out" >/dev/null || true
-    read -r wall user sys <"$work/time"
+    read -r wall user sys < <(tail -1 "$work/time")
     # -C1 -q prints "address : rtt" (or "-") per target to standard error.
     answered=$(grep -cE ' : [0-9]' "$work/out" || true)
     echo "fping $wall $(echo "$user + $sys" | bc) $answered"
 }
 run_sotpd() {
     /usr/bin/time -f "%e %U %S" -o "$work/time" "$sotpd" ping -q -t 500 -f "$work/list" 2>"$work/out" >/dev/null || true
-    read -r wall user sys <"$work/time"
+    read -r wall user sys < <(tail -1 "$work/time")
     answered=$(sed -nE 's/.*, ([0-9]+) targets up;.*/\1/p' "$work/out")
     echo "sotpd $wall $(echo "$user + $sys" | bc) $answered"
 }

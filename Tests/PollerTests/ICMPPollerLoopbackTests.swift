@@ -55,6 +55,32 @@ struct ICMPPollerLoopbackTests {
         #expect(s.noKernelTimestamp == 0)
     }
 
+    @Test func aProbeSentLateStillGetsItsWholeTimeout() throws {
+        // 20,000 probes due at once take the sender far longer than the 30 ms timeout to send; each
+        // must still wait 30 ms from its own send, not from the common schedule, before it is closed.
+        let c = Collected()
+        let p = try Self.poller(c, ipv6: false)
+        p.start()
+        defer { p.stop() }
+        var settings = ProbeSettings()
+        settings.probes = 1
+        settings.timeout = .milliseconds(30)
+        let targets = (0..<20_000).map { i in
+            ICMPTarget(id: Int32(i), name: "t", address: .v4(0x7f05_0001 + UInt32(i)), settings: settings)
+        }
+        p.sweep(targets, ratePerSecond: 0)
+        #expect(c.wait(for: 20_000, timeout: .seconds(20)))
+        // The sender publishes its lateness counts about once a second.
+        var s = p.stats.snapshot()
+        for _ in 0..<300 where s.latenessSamples < 20_000 {
+            Thread.sleep(forTimeInterval: 0.01)
+            s = p.stats.snapshot()
+        }
+        #expect(s.latenessMaxMicros > 30_000, "the sends should have taken longer than the timeout")
+        #expect(c.results.withLock { $0.filter { $0.received == 0 }.count } == 0, "\(s)")
+        #expect(s.repliesLate == 0)
+    }
+
     @Test func scheduledTargetsReportEveryCycleIncludingIPv6() throws {
         let c = Collected()
         let p = try Self.poller(c)

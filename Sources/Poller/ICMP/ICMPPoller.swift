@@ -542,7 +542,9 @@ private struct SenderSide: ~Copyable {
             if s.nextProbe < s.probes {
                 wheel.schedule(slot, at: s.cycleStart + Int64(s.nextProbe) * s.spacing)
             } else {
-                wheel.schedule(slot, at: s.cycleStart + Int64(s.probes - 1) * s.spacing + s.closeAfter)
+                // The timeout runs from when the last probe actually leaves (now, give or take the rest of
+                // this batch), not from its schedule: a probe sent late must still get its full timeout.
+                wheel.schedule(slot, at: max(s.cycleStart + Int64(s.probes - 1) * s.spacing, monotonicNanos()) + s.closeAfter)
             }
         } else {
             let s = slots[i]
