@@ -131,3 +131,46 @@ struct ICMPPollerNetNSTests {
         #expect(r?.icmpErrors == 1, "\(String(describing: r)) \(p.stats.snapshot())")
     }
 }
+
+@Suite("ICMP probe options on the wire", .serialized, .enabled(if: NetNS.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/tcpdump"), "needs ip netns and tcpdump"))
+struct ICMPProbeOptionsTests {
+    @Test func tosPayloadAndSourceAreWhatTheTargetAsksFor() throws {
+        let ns = try NetNS.create(tag: "opts")
+        defer { ns.destroy() }
+        try ns.startResponder(delayMicros: 1_000, lossPercent: 0)
+        // A second source address on our side of the link; the namespace reaches it on-link.
+        let v6Prefix = ns.localV6.dropLast(1)  // "2001:2:0:N::"
+        let source6 = v6Prefix + "5"
+        #expect(try TestDB.run("/usr/sbin/ip", ["-6", "addr", "add", source6 + "/128", "dev", ns.interface, "nodad"]).status == 0)
+        // tcpdump on our end of the veth pair sees exactly what was sent.
+        let dump = try Child("/usr/bin/tcpdump", ["-i", ns.interface, "-n", "-v", "-l", "-c", "4", "icmp[0] == 8 or icmp6[0] == 128"])
+        defer { dump.signal(SIGTERM); _ = dump.wait(timeout: 10) }
+        for _ in 0..<100 where !dump.output.contains("listening on") { Thread.sleep(forTimeInterval: 0.05) }
+
+        let results = Mutex<[ICMPCycleResult]>([])
+        let p = try ICMPPoller(onResult: { r in results.withLock { $0.append(r) } })
+        p.start()
+        defer { p.stop() }
+        var s = ProbeSettings()
+        s.probes = 2
+        s.spacing = .milliseconds(20)
+        s.timeout = .milliseconds(500)
+        s.tos = 0xb8  // DSCP EF
+        s.payloadBytes = 200
+        var s6 = s
+        s6.source = IPAddress(source6)
+        p.sweep([
+            ICMPTarget(id: 4, name: "v4", address: try #require(IPAddress(ns.hostV4)), settings: s),
+            ICMPTarget(id: 6, name: "v6", address: try #require(IPAddress(ns.hostV6)), settings: s6),
+        ], ratePerSecond: 0)
+        for _ in 0..<200 where results.withLock({ $0.count }) < 2 { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(results.withLock { $0.map(\.received) } == [2, 2], "the source address must be answered too")
+        #expect(dump.wait(timeout: 10) == 0, "\(dump.output)")
+        let lines = dump.output.split(separator: "\n")
+        // IPv4: TOS byte and total length 20 + 8 + 200.
+        #expect(lines.filter { $0.contains("tos 0xb8") && $0.contains("length 228") }.count == 2, "\(dump.output)")
+        // IPv6: traffic class, and the chosen source.
+        #expect(lines.filter { $0.contains("class 0xb8") }.count == 2, "\(dump.output)")
+        #expect(dump.output.components(separatedBy: "\(source6) > \(ns.hostV6)").count - 1 == 2, "\(dump.output)")
+    }
+}

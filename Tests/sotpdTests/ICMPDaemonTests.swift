@@ -84,6 +84,7 @@ struct ICMPDaemonTests {
         try a.resumeResponder()
         let outage = Date().timeIntervalSince(pausedAt)
         #expect(try waitFor(conn, ups, ["ns-a", "up"], atLeast: 2, timeout: 10) == 2)
+        #expect(try waitFor(conn, ups, ["ns-a6", "up"], atLeast: 2, timeout: 10) == 2)
         Thread.sleep(forTimeInterval: 1.5)
 
         sotpd.signal(SIGTERM)
@@ -94,6 +95,10 @@ struct ICMPDaemonTests {
         let events = try conn.query(
             "SELECT e.state FROM device_events e JOIN devices d ON d.id = e.device_id WHERE d.name = 'ns-a' ORDER BY e.time")
         #expect(events == [["up"], ["down"], ["up"]])
+        // The same host over IPv6 went through the same outage.
+        let events6 = try conn.query(
+            "SELECT e.state FROM device_events e JOIN devices d ON d.id = e.device_id WHERE d.name = 'ns-a6' ORDER BY e.time")
+        #expect(events6 == [["up"], ["down"], ["up"]])
         // Over the window from the first up to the end, the down time is the outage, to about a cycle.
         let down = try TestDB.scalar(conn, """
             SELECT down_seconds FROM device_availability(
