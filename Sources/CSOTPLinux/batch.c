@@ -117,38 +117,46 @@ int sotp_batch_source(const sotp_batch *b, unsigned i, uint32_t *v4, unsigned ch
     return 0;
 }
 
+/// Points message i at its control area and its iovec at len bytes, with the name length set.
+static struct msghdr *begin(sotp_batch *b, unsigned i, socklen_t namelen, unsigned len) {
+    struct msghdr *m = &b->msgs[i].msg_hdr;
+    m->msg_namelen = namelen;
+    b->iov[i].iov_len = len;
+    m->msg_control = b->ctrl + (size_t)i * SOTP_CTRL_BYTES;
+    m->msg_controllen = SOTP_CTRL_BYTES;
+    return m;
+}
+
+/// Appends one control message after the `*used` bytes already written.
+static void add_cmsg(struct msghdr *m, size_t *used, int level, int type, const void *data, size_t len) {
+    struct cmsghdr *c = (struct cmsghdr *)((unsigned char *)m->msg_control + *used);
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    c->cmsg_len = CMSG_LEN(len);
+    memcpy(CMSG_DATA(c), data, len);
+    *used += CMSG_SPACE(len);
+}
+
+static void finish(struct msghdr *m, size_t used) {
+    m->msg_controllen = used;
+    if (used == 0) m->msg_control = NULL;
+}
+
 void sotp_batch_set_v4(sotp_batch *b, unsigned i, uint32_t dst, unsigned len, int tos, uint32_t src) {
     struct sockaddr_in *n = (struct sockaddr_in *)&b->names[i];
     memset(n, 0, sizeof *n);
     n->sin_family = AF_INET;
     n->sin_addr.s_addr = htonl(dst);
-    struct msghdr *m = &b->msgs[i].msg_hdr;
-    m->msg_namelen = sizeof *n;
-    b->iov[i].iov_len = len;
-    m->msg_control = b->ctrl + (size_t)i * SOTP_CTRL_BYTES;
-    m->msg_controllen = SOTP_CTRL_BYTES;
+    struct msghdr *m = begin(b, i, sizeof *n, len);
     size_t used = 0;
-    struct cmsghdr *c = CMSG_FIRSTHDR(m);
-    if (tos >= 0) {
-        c->cmsg_level = IPPROTO_IP;
-        c->cmsg_type = IP_TOS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &tos, sizeof tos);
-        used += CMSG_SPACE(sizeof(int));
-        c = (struct cmsghdr *)((unsigned char *)m->msg_control + used);
-    }
+    if (tos >= 0) add_cmsg(m, &used, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
     if (src != 0) {
         struct in_pktinfo pi;
         memset(&pi, 0, sizeof pi);
         pi.ipi_spec_dst.s_addr = htonl(src);
-        c->cmsg_level = IPPROTO_IP;
-        c->cmsg_type = IP_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof pi);
-        memcpy(CMSG_DATA(c), &pi, sizeof pi);
-        used += CMSG_SPACE(sizeof pi);
+        add_cmsg(m, &used, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
     }
-    m->msg_controllen = used;
-    if (used == 0) m->msg_control = NULL;
+    finish(m, used);
 }
 
 void sotp_batch_set_v6(sotp_batch *b, unsigned i, const unsigned char dst[16], unsigned len, int tclass, const unsigned char *src) {
@@ -156,33 +164,16 @@ void sotp_batch_set_v6(sotp_batch *b, unsigned i, const unsigned char dst[16], u
     memset(n, 0, sizeof *n);
     n->sin6_family = AF_INET6;
     memcpy(&n->sin6_addr, dst, 16);
-    struct msghdr *m = &b->msgs[i].msg_hdr;
-    m->msg_namelen = sizeof *n;
-    b->iov[i].iov_len = len;
-    m->msg_control = b->ctrl + (size_t)i * SOTP_CTRL_BYTES;
-    m->msg_controllen = SOTP_CTRL_BYTES;
+    struct msghdr *m = begin(b, i, sizeof *n, len);
     size_t used = 0;
-    struct cmsghdr *c = CMSG_FIRSTHDR(m);
-    if (tclass >= 0) {
-        c->cmsg_level = IPPROTO_IPV6;
-        c->cmsg_type = IPV6_TCLASS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &tclass, sizeof tclass);
-        used += CMSG_SPACE(sizeof(int));
-        c = (struct cmsghdr *)((unsigned char *)m->msg_control + used);
-    }
+    if (tclass >= 0) add_cmsg(m, &used, IPPROTO_IPV6, IPV6_TCLASS, &tclass, sizeof tclass);
     if (src) {
         struct in6_pktinfo pi;
         memset(&pi, 0, sizeof pi);
         memcpy(&pi.ipi6_addr, src, 16);
-        c->cmsg_level = IPPROTO_IPV6;
-        c->cmsg_type = IPV6_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof pi);
-        memcpy(CMSG_DATA(c), &pi, sizeof pi);
-        used += CMSG_SPACE(sizeof pi);
+        add_cmsg(m, &used, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
     }
-    m->msg_controllen = used;
-    if (used == 0) m->msg_control = NULL;
+    finish(m, used);
 }
 
 int sotp_batch_send(int fd, sotp_batch *b, unsigned start, unsigned count) {
