@@ -81,6 +81,23 @@ struct ICMPPollerLoopbackTests {
         #expect(s.repliesLate == 0)
     }
 
+    @Test func probesOfACycleSentTogetherAreCountedApart() throws {
+        // spacing 0: all five probes of a cycle leave in one batch; each reply must count once.
+        let c = Collected()
+        let p = try Self.poller(c)
+        p.start()
+        defer { p.stop() }
+        var settings = ProbeSettings()
+        settings.probes = 5
+        settings.spacing = .zero
+        settings.timeout = .milliseconds(300)
+        p.sweep([ICMPTarget(id: 1, name: "lo", address: .v4(0x7f00_0001), settings: settings),
+                 ICMPTarget(id: 2, name: "lo6", address: .v6(high: 0, low: 1), settings: settings)], ratePerSecond: 0)
+        #expect(c.wait(for: 2, timeout: .seconds(5)))
+        #expect(c.results.withLock { $0.map { "\($0.received)/\($0.sent)" } } == ["5/5", "5/5"])
+        #expect(p.stats.snapshot().duplicates == 0)
+    }
+
     @Test func scheduledTargetsReportEveryCycleIncludingIPv6() throws {
         let c = Collected()
         let p = try Self.poller(c)

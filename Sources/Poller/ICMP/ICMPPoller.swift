@@ -80,15 +80,15 @@ public final class ICMPPoller: Sendable {
                     continue
                 }
                 if let old = c.byKey[key] {
-                    if old.target == t && !old.oneShot { continue }
+                    if old.target == t { continue }
                     commands.append(.remove(slot: old.slot, generation: old.generation))
                     c.release(old.slot)
                 }
                 let (slot, gen) = c.allocate()
-                c.byKey[key] = Control.Entry(slot: slot, generation: gen, target: t, oneShot: false)
+                c.byKey[key] = Control.Entry(slot: slot, generation: gen, target: t)
                 commands.append(.add(slot: slot, generation: gen, target: t, firstAt: nil, oneShot: false))
             }
-            for (key, old) in c.byKey where !seen.contains(key) && !old.oneShot {
+            for (key, old) in c.byKey where !seen.contains(key) {
                 commands.append(.remove(slot: old.slot, generation: old.generation))
                 c.release(old.slot)
                 c.byKey[key] = nil
@@ -151,13 +151,13 @@ private struct Key: Hashable {
     var address: IPAddress
 }
 
-/// Slot allocation, on the caller's side.
+/// Slot allocation, on the caller's side. `byKey` holds the scheduled targets; a sweep's slots are
+/// kept in `oneShotSlots` until `forgetSweeps`.
 private struct Control {
     struct Entry {
         var slot: Int32
         var generation: UInt32
         var target: ICMPTarget
-        var oneShot: Bool
     }
     var byKey: [Key: Entry] = [:]
     var free: [Int32] = []
@@ -370,6 +370,7 @@ private struct SenderSlot {
 
 private struct PendingProbe {
     var slot: Int32
+    var probe: UInt8
     var due: Int64
 }
 
@@ -530,13 +531,12 @@ private struct SenderSide: ~Copyable {
                 slots[i].cycleStart = due
             }
             if slots[i].address.isV4 {
-                pending4.append(PendingProbe(slot: slot, due: due))
+                pending4.append(PendingProbe(slot: slot, probe: slots[i].nextProbe, due: due))
                 if pending4.count == e.options.batchSize { flush(v6: false) }
             } else {
-                pending6.append(PendingProbe(slot: slot, due: due))
+                pending6.append(PendingProbe(slot: slot, probe: slots[i].nextProbe, due: due))
                 if pending6.count == e.options.batchSize { flush(v6: true) }
             }
-            // The probe number is taken when the packet is built; count it as handed out now.
             slots[i].nextProbe += 1
             let s = slots[i]
             if s.nextProbe < s.probes {
@@ -595,7 +595,7 @@ private struct SenderSide: ~Copyable {
             let sq = seq
             let token = ProbeToken(
                 slot: UInt32(p.slot), generation: s.generation, cycle: s.cycle,
-                probe: s.spacing > 0 ? UInt8(clamping: (p.due - s.cycleStart) / s.spacing) : 0, sentNanos: sentAt)
+                probe: p.probe, sentNanos: sentAt)
             let len = batch.fill(j) { out in
                 codec.writeEchoRequest(into: &out, id: id, seq: sq, token: token, payloadBytes: Int(s.payload))
             }
