@@ -82,11 +82,17 @@ final class ICMPService: Service, Sendable {
         poller = try ICMPPoller(
             options: o,
             onResult: { r in sink.append(samples) { encodeSample(r, &$0) } },
-            onStateChange: { c in
+            onStateChange: { [changeLog = ChangeLogWindow()] c in
                 sink.append(events) { encodeEvent(c, &$0) }
-                logger.notice(
-                    "device \(c.up ? "up" : "down")",
-                    metadata: ["device_id": "\(c.deviceID)", "address": "\(c.address)", "reason": "\(c.reason)"])
+                // Every change is in device_events; the log names the first 100 of each 10 s and counts the
+                // rest, so an outage of a whole site does not flood it.
+                let (log, skipped) = changeLog.admit()
+                if skipped > 0 { logger.notice("\(skipped) more device up/down changes were not logged (all are in device_events)") }
+                if log {
+                    logger.notice(
+                        "device \(c.up ? "up" : "down")",
+                        metadata: ["device_id": "\(c.deviceID)", "address": "\(c.address)", "reason": "\(c.reason)"])
+                }
             })
     }
 
@@ -165,6 +171,26 @@ final class ICMPService: Service, Sendable {
             while ContinuousClock.now < end && !stopping.load(ordering: .acquiring) {
                 Thread.sleep(forTimeInterval: 0.05)
             }
+        }
+    }
+}
+
+/// Admits the first 100 up/down log lines of each 10 s window; reports how many the last window skipped.
+final class ChangeLogWindow: Sendable {
+    private let state = Mutex<(start: ContinuousClock.Instant, seen: Int, skipped: Int)>((.now, 0, 0))
+
+    /// Whether to log this change, and how many were skipped in the window that just ended (log it once).
+    func admit() -> (Bool, Int) {
+        state.withLock { w in
+            let now = ContinuousClock.now
+            var ended = 0
+            if now - w.start >= .seconds(10) {
+                ended = w.skipped
+                w = (now, 0, 0)
+            }
+            w.seen += 1
+            if w.seen > 100 { w.skipped += 1 }
+            return (w.seen <= 100, ended)
         }
     }
 }
