@@ -24,6 +24,7 @@ struct sotp_batch {
 };
 
 _Static_assert(SOTP_SO_TIMESTAMPNS == SO_TIMESTAMPNS, "SO_TIMESTAMPNS");
+_Static_assert(SOTP_SO_RXQ_OVFL == SO_RXQ_OVFL, "SO_RXQ_OVFL");
 _Static_assert(SOTP_ICMP_FILTER == ICMP_FILTER, "ICMP_FILTER");
 _Static_assert(SOTP_ICMPV6_FILTER == ICMPV6_FILTER, "ICMPV6_FILTER");
 _Static_assert(SOTP_IP_PKTINFO == IP_PKTINFO, "IP_PKTINFO");
@@ -105,14 +106,29 @@ int64_t sotp_batch_rx_nanos(sotp_batch *b, unsigned i) {
     return -1;
 }
 
-int sotp_batch_source(const sotp_batch *b, unsigned i, uint32_t *v4, unsigned char v6[16]) {
+int64_t sotp_batch_rxq_ovfl(sotp_batch *b, unsigned i) {
+    struct msghdr *m = &b->msgs[i].msg_hdr;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            uint32_t v;
+            memcpy(&v, CMSG_DATA(c), sizeof v);
+            return v;
+        }
+    }
+    return -1;
+}
+
+int sotp_batch_source(const sotp_batch *b, unsigned i, uint32_t *v4, unsigned char v6[16], uint16_t *port) {
     const struct sockaddr_in6 *n = &b->names[i];
     if (n->sin6_family == AF_INET) {
-        *v4 = ntohl(((const struct sockaddr_in *)n)->sin_addr.s_addr);
+        const struct sockaddr_in *a = (const struct sockaddr_in *)n;
+        *v4 = ntohl(a->sin_addr.s_addr);
+        *port = ntohs(a->sin_port);
         return 4;
     }
     if (n->sin6_family == AF_INET6) {
         memcpy(v6, &n->sin6_addr, 16);
+        *port = ntohs(n->sin6_port);
         return 6;
     }
     return 0;
@@ -143,10 +159,11 @@ static void finish(struct msghdr *m, size_t used) {
     if (used == 0) m->msg_control = NULL;
 }
 
-void sotp_batch_set_v4(sotp_batch *b, unsigned i, uint32_t dst, unsigned len, int tos, uint32_t src) {
+void sotp_batch_set_v4(sotp_batch *b, unsigned i, uint32_t dst, uint16_t port, unsigned len, int tos, uint32_t src) {
     struct sockaddr_in *n = (struct sockaddr_in *)&b->names[i];
     memset(n, 0, sizeof *n);
     n->sin_family = AF_INET;
+    n->sin_port = htons(port);
     n->sin_addr.s_addr = htonl(dst);
     struct msghdr *m = begin(b, i, sizeof *n, len);
     size_t used = 0;
@@ -160,10 +177,11 @@ void sotp_batch_set_v4(sotp_batch *b, unsigned i, uint32_t dst, unsigned len, in
     finish(m, used);
 }
 
-void sotp_batch_set_v6(sotp_batch *b, unsigned i, const unsigned char dst[16], unsigned len, int tclass, const unsigned char *src) {
+void sotp_batch_set_v6(sotp_batch *b, unsigned i, const unsigned char dst[16], uint16_t port, unsigned len, int tclass, const unsigned char *src) {
     struct sockaddr_in6 *n = &b->names[i];
     memset(n, 0, sizeof *n);
     n->sin6_family = AF_INET6;
+    n->sin6_port = htons(port);
     memcpy(&n->sin6_addr, dst, 16);
     struct msghdr *m = begin(b, i, sizeof *n, len);
     size_t used = 0;

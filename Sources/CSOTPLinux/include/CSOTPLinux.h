@@ -78,6 +78,7 @@ int sotp_cpu_count(void);
 /// Socket options used by the ICMP poller, fixed by the kernel ABI (checked in batch.c).
 enum {
     SOTP_SO_TIMESTAMPNS = 35,
+    SOTP_SO_RXQ_OVFL = 40,
     SOTP_ICMP_FILTER = 1,
     SOTP_ICMPV6_FILTER = 1,
     SOTP_IP_PKTINFO = 8,
@@ -101,13 +102,15 @@ unsigned sotp_batch_length(const sotp_batch *b, unsigned i);
 int sotp_batch_truncated(const sotp_batch *b, unsigned i);
 /// The kernel receive time (SO_TIMESTAMPNS, CLOCK_REALTIME ns) of message i, or -1 if none came.
 int64_t sotp_batch_rx_nanos(sotp_batch *b, unsigned i);
-/// Message i's source: 4 with *v4 in host order, 6 with v6 filled, 0 if neither.
-int sotp_batch_source(const sotp_batch *b, unsigned i, uint32_t *v4, unsigned char v6[16]);
-/// Addresses message i to dst (host order) with len bytes; tos < 0 keeps the socket's; src 0 lets
+/// The socket's cumulative queue-overflow drop count attached to message i (SO_RXQ_OVFL), or -1.
+int64_t sotp_batch_rxq_ovfl(sotp_batch *b, unsigned i);
+/// Message i's source: 4 with *v4 in host order, 6 with v6 filled, 0 if neither; *port in host order.
+int sotp_batch_source(const sotp_batch *b, unsigned i, uint32_t *v4, unsigned char v6[16], uint16_t *port);
+/// Addresses message i to dst:port (host order) with len bytes; tos < 0 keeps the socket's; src 0 lets
 /// the kernel choose.
-void sotp_batch_set_v4(sotp_batch *b, unsigned i, uint32_t dst, unsigned len, int tos, uint32_t src);
+void sotp_batch_set_v4(sotp_batch *b, unsigned i, uint32_t dst, uint16_t port, unsigned len, int tos, uint32_t src);
 /// The same for IPv6; src NULL lets the kernel choose.
-void sotp_batch_set_v6(sotp_batch *b, unsigned i, const unsigned char dst[16], unsigned len, int tclass, const unsigned char *src);
+void sotp_batch_set_v6(sotp_batch *b, unsigned i, const unsigned char dst[16], uint16_t port, unsigned len, int tclass, const unsigned char *src);
 /// sendmmsg of messages start..<start+count (EINTR retried); the count sent, or -1 with errno.
 int sotp_batch_send(int fd, sotp_batch *b, unsigned start, unsigned count);
 /// Raw ICMP type filters: only the types in pass_mask (bit n = type n) / pass_types reach the socket.

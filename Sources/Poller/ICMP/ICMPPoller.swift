@@ -599,7 +599,7 @@ private struct SenderSide: ~Copyable {
             let len = batch.fill(j) { out in
                 codec.writeEchoRequest(into: &out, id: id, seq: sq, token: token, payloadBytes: Int(s.payload))
             }
-            batch.address(j, to: s.address, length: len, tos: s.tos < 0 ? nil : UInt8(s.tos), source: s.source)
+            batch.address(j, to: s.address.peer, length: len, tos: s.tos < 0 ? nil : UInt8(s.tos), source: s.source?.peer)
             lateness[ICMPStats.bucket(latenessNanos: sentMono - p.due)] += 1
         }
     }
@@ -607,7 +607,7 @@ private struct SenderSide: ~Copyable {
     func send(_ batch: borrowing MessageBatch, _ sock: borrowing ICMPSocket, count n: Int) {
         var start = 0, waits = 0
         while start < n {
-            switch batch.send(sock, start: start, count: n - start) {
+            switch batch.send(sock.fd, start: start, count: n - start) {
             case .success(0):
                 // Send buffer full: give the kernel a moment, a bounded number of times.
                 waits += 1
@@ -776,7 +776,7 @@ private struct ReceiverSide: ~Copyable {
         while true {
             let n: Int
             do {
-                if v6, let s = e.v6 { n = try batch.receive(s) } else { n = try batch.receive(e.v4) }
+                if v6, let s = e.v6 { n = try batch.receive(s.fd) } else { n = try batch.receive(e.v4.fd) }
             } catch {
                 e.stats.add(e.stats.receiveErrors)
                 return total
@@ -820,7 +820,7 @@ private struct ReceiverSide: ~Copyable {
             switch token {
             case .absent: e.stats.add(e.stats.foreign)
             case .invalid: e.stats.add(e.stats.forged)
-            case .valid(let t): reply(t, from: batch.source(i), rx: rx)
+            case .valid(let t): reply(t, from: batch.source(i).map(IPAddress.init), rx: rx)
             }
         case .error(_, _, let dst, let id, let seq, let token):
             _ = seq

@@ -1,5 +1,5 @@
 // The ICMP poller's sockets: one per address family, raw (CAP_NET_RAW) or unprivileged ICMP datagram
-// ("ping") sockets, with kernel receive timestamps, and message batches for sendmmsg/recvmmsg.
+// ("ping") sockets, with kernel receive timestamps. Their batches are Capture's MessageBatch.
 import Capture
 import CSOTPLinux
 #if canImport(Glibc)
@@ -103,94 +103,16 @@ final class ICMPSocket: Sendable {
     }
 }
 
-/// A batch of messages (see batch.c): owned buffers, addresses and control areas for one syscall.
-@safe
-struct MessageBatch: ~Copyable {
-    private let b: OpaquePointer
-    let count: Int
-    let bufferSize: Int
-
-    init(count: Int, bufferSize: Int) {
-        guard let b = unsafe sotp_batch_new(UInt32(count), UInt32(bufferSize)) else { fatalError("out of memory for a message batch") }
-        unsafe self.b = b
-        self.count = count
-        self.bufferSize = bufferSize
-    }
-
-    deinit { unsafe sotp_batch_free(b) }
-
-    /// recvmmsg without blocking; the number of messages, 0 when nothing is waiting.
-    func receive(_ socket: ICMPSocket) throws(Errno) -> Int {
-        let n = unsafe sotp_batch_recv(socket.fd, b, Int32(MSG_DONTWAIT))
-        if n >= 0 { return Int(n) }
-        let e = errno
-        if e == EAGAIN || e == EWOULDBLOCK { return 0 }
-        throw Errno(e)
-    }
-
-    /// Message i's received bytes.
-    func withReceived<R, E: Error>(_ i: Int, _ body: (RawSpan) throws(E) -> R) throws(E) -> R {
-        let len = Int(unsafe sotp_batch_length(b, UInt32(i)))
-        let p = unsafe UnsafeRawBufferPointer(start: sotp_batch_buffer(b, UInt32(i)), count: len)
-        return try unsafe body(p.bytes)
-    }
-
-    func truncated(_ i: Int) -> Bool { unsafe sotp_batch_truncated(b, UInt32(i)) != 0 }
-
-    /// Kernel receive time of message i (CLOCK_REALTIME ns), nil if the kernel gave none.
-    func receiveNanos(_ i: Int) -> Int64? {
-        let t = unsafe sotp_batch_rx_nanos(b, UInt32(i))
-        return t < 0 ? nil : t
-    }
-
-    func source(_ i: Int) -> IPAddress? {
-        var v4: UInt32 = 0
-        var v6 = (UInt64(0), UInt64(0))
-        let fam = unsafe withUnsafeMutableBytes(of: &v6) { unsafe sotp_batch_source(b, UInt32(i), &v4, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
-        switch fam {
-        case 4: return .v4(v4)
-        case 6: return .v6(high: UInt64(bigEndian: v6.0), low: UInt64(bigEndian: v6.1))
-        default: return nil
+extension IPAddress {
+    /// As a Capture peer address (port 0).
+    var peer: PeerAddress {
+        switch self {
+        case .v4(let a): PeerAddress(v4: a)
+        case .v6(let h, let l): PeerAddress(v6High: h, v6Low: l)
         }
     }
 
-    /// Lets `body` write message i's packet; it returns the length.
-    func fill(_ i: Int, _ body: (inout MutableRawSpan) -> Int) -> Int {
-        let p = unsafe UnsafeMutableRawBufferPointer(start: sotp_batch_buffer(b, UInt32(i)), count: bufferSize)
-        var span = unsafe p.mutableBytes
-        return body(&span)
-    }
-
-    /// Addresses message i; `tos` nil keeps the socket default, `source` nil lets the kernel choose.
-    func address(_ i: Int, to dst: IPAddress, length: Int, tos: UInt8?, source: IPAddress?) {
-        let t = tos.map { Int32($0) } ?? -1
-        switch dst {
-        case .v4(let a):
-            var src: UInt32 = 0
-            if case .v4(let s)? = source { src = s }
-            unsafe sotp_batch_set_v4(b, UInt32(i), a, UInt32(length), t, src)
-        case .v6(let h, let l):
-            var d = (h.bigEndian, l.bigEndian)
-            unsafe withUnsafeBytes(of: &d) { dp in
-                if case .v6(let sh, let sl)? = source {
-                    var s = (sh.bigEndian, sl.bigEndian)
-                    unsafe withUnsafeBytes(of: &s) { sp in
-                        unsafe sotp_batch_set_v6(b, UInt32(i), dp.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt32(length), t, sp.baseAddress!.assumingMemoryBound(to: UInt8.self))
-                    }
-                } else {
-                    unsafe sotp_batch_set_v6(b, UInt32(i), dp.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt32(length), t, nil)
-                }
-            }
-        }
-    }
-
-    /// sendmmsg of messages start..<start+n: the number sent (0 when the socket buffer is full), or the
-    /// errno of message `start` when it could not be sent at all.
-    func send(_ socket: ICMPSocket, start: Int, count n: Int) -> Result<Int, Errno> {
-        let r = unsafe sotp_batch_send(socket.fd, b, UInt32(start), UInt32(n))
-        if r >= 0 { return .success(Int(r)) }
-        let e = errno
-        if e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS { return .success(0) }
-        return .failure(Errno(e))
+    init(_ p: PeerAddress) {
+        self = p.isV4 ? .v4(UInt32(truncatingIfNeeded: p.low)) : .v6(high: p.high, low: p.low)
     }
 }
