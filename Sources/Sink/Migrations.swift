@@ -37,6 +37,7 @@ public enum DataClass: String, Sendable { case metrics, logs, flows, events }
 public let hypertables: [(table: String, dataClass: DataClass)] = [
     ("icmp_samples", .metrics), ("snmp_interface_samples", .metrics), ("snmp_device_samples", .metrics),
     ("sotp_stats", .metrics), ("flows", .flows), ("syslog", .logs), ("snmp_traps", .logs),
+    ("interface_counters", .metrics),
     ("device_events", .events),
 ]
 
@@ -319,6 +320,62 @@ public let migrations: [Migration] = [
             $fn$;
             CREATE TRIGGER devices_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON devices
                 FOR EACH STATEMENT EXECUTE FUNCTION sotp.devices_changed();
+            """
+    ),
+    Migration(
+        version: 3, name: "flow records, exporters and sFlow interface counters",
+        sql: """
+            -- Every field of the common flow record (Sources/Flow/FlowRecord.swift). Interfaces and AS
+            -- numbers are unsigned 32-bit on the wire, hence int8. One ADD COLUMN per statement (see 2).
+            ALTER TABLE flows ALTER COLUMN in_if TYPE int8;
+            ALTER TABLE flows ALTER COLUMN out_if TYPE int8;
+            ALTER TABLE flows ADD COLUMN flow_end timestamptz;
+            ALTER TABLE flows ADD COLUMN observation_domain int8;
+            ALTER TABLE flows ADD COLUMN next_hop inet;
+            ALTER TABLE flows ADD COLUMN src_as int8;
+            ALTER TABLE flows ADD COLUMN dst_as int8;
+            ALTER TABLE flows ADD COLUMN vlan int4;
+            ALTER TABLE flows ADD COLUMN src_mac macaddr;
+            ALTER TABLE flows ADD COLUMN dst_mac macaddr;
+            ALTER TABLE flows ADD COLUMN direction int2;          -- 0 ingress, 1 egress, NULL unknown
+            ALTER TABLE flows ADD COLUMN flow_source int2;        -- 5, 9 (NetFlow), 10 (IPFIX), 65 (sFlow v5)
+
+            -- sFlow generic interface counters, one row per counter record.
+            CREATE TABLE interface_counters (
+                time          timestamptz NOT NULL,
+                agent         inet        NOT NULL,
+                sub_agent     int8        NOT NULL,
+                if_index      int8        NOT NULL,
+                if_type       int8,
+                if_speed      int8,
+                direction     int2,
+                status        int2,
+                in_octets     int8, in_ucast int8, in_mcast int8, in_bcast int8,
+                in_discards   int8, in_errors int8, in_unknown_protos int8,
+                out_octets    int8, out_ucast int8, out_mcast int8, out_bcast int8,
+                out_discards  int8, out_errors int8,
+                promiscuous   int2
+            );
+            SELECT create_hypertable('interface_counters', by_range('time', INTERVAL '1 day'));
+            CREATE INDEX interface_counters_agent_idx ON interface_counters (agent, if_index, time DESC);
+
+            -- Per-exporter health, upserted by sotpd every stats interval: what it sent, what decoded, what
+            -- did not and why, and export packets (or records) lost on the way by sequence numbers.
+            CREATE TABLE flow_exporters (
+                exporter            inet        NOT NULL,
+                observation_domain  int8        NOT NULL,
+                protocol            int2        NOT NULL,
+                packets             int8        NOT NULL DEFAULT 0,
+                records             int8        NOT NULL DEFAULT 0,
+                decode_errors       int8        NOT NULL DEFAULT 0,
+                errors_by_kind      jsonb       NOT NULL DEFAULT '{}',
+                template_misses     int8        NOT NULL DEFAULT 0,
+                sequence_gaps       int8        NOT NULL DEFAULT 0,
+                sampling_rate       int8,
+                first_seen          timestamptz NOT NULL DEFAULT now(),
+                last_seen           timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (exporter, observation_domain, protocol)
+            );
             """
     ),
 ]

@@ -27,8 +27,8 @@ struct SchemaTests {
                 INSERT INTO icmp_samples (time, device_id, address, sent, received, loss_pct)
                     VALUES ('2024-01-01 00:00:00+00', 1, '127.0.2.1', 3, 3, 0);
                 """)
-            #expect(try Schema.migrate(conn) == (1, 2))
-            try Schema.check(conn)
+            #expect(try Schema.migrate(conn, upTo: 2) == (1, 2))
+            #expect(throws: SchemaError.self) { try Schema.check(conn) }
             // The old row gets the new columns' defaults; new rows can carry them.
             #expect(try conn.query("SELECT icmp_errors, late FROM icmp_samples") == [["0", "0"]])
             try conn.execute(
@@ -41,9 +41,34 @@ struct SchemaTests {
             #expect(throws: PGError.self) {
                 try conn.execute("INSERT INTO device_events (time, device_id, kind, state) VALUES (now(), 1, 'icmp', 'sideways')")
             }
-            // Retention walks the hypertables list, which now names device_events.
+            #expect(try Schema.migrate(conn, upTo: 2) == (2, 2))
+        }
+    }
+
+    @Test func migrationThreeWidensFlowsAndAddsExportersAndCounters() throws {
+        try withScratchDatabase { (conn) throws in
+            #expect(try Schema.migrate(conn, upTo: 2) == (0, 2))
+            try conn.execute(
+                """
+                INSERT INTO flows (time, exporter, src_addr, dst_addr, packets, bytes, in_if)
+                    VALUES ('2024-01-01 00:00:00+00', '127.0.0.1', '127.0.0.2', '127.0.0.3', 1, 64, 7)
+                """)
+            #expect(try Schema.migrate(conn) == (2, 3))
+            try Schema.check(conn)
+            // An existing row keeps its values; the widened columns take unsigned 32-bit values.
+            #expect(try conn.query("SELECT in_if, flow_source FROM flows") == [["7", nil]])
+            try conn.execute(
+                """
+                INSERT INTO flows (time, exporter, src_addr, dst_addr, packets, bytes, in_if, out_if, src_as, dst_as,
+                                   src_mac, dst_mac, next_hop, observation_domain, direction, flow_source, flow_end, vlan)
+                    VALUES (now(), '::1', '::2', '::3', 1, 1500, 4294967295, 4294967295, 4200000000, 65001,
+                            '00:11:22:33:44:55', 'aa:bb:cc:dd:ee:ff', '::4', 4294967295, 1, 10, now(), 4094)
+                """)
+            #expect(try TestDB.scalar(conn, "SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'interface_counters'") == "1")
+            try conn.execute("INSERT INTO flow_exporters (exporter, observation_domain, protocol) VALUES ('127.0.0.1', 0, 9)")
+            // Retention walks the hypertables list, which names device_events and interface_counters.
             _ = try Schema.applyRetention(conn, Retention(), license: .apache)
-            #expect(try Schema.migrate(conn) == (2, 2))
+            #expect(try Schema.migrate(conn) == (3, 3))
         }
     }
 }
