@@ -36,13 +36,14 @@ enum ConfigKind: Equatable {
 
 /// What a string key's value, or each entry of a list key, must look like beyond being a string.
 enum StringFormat: Equatable {
-    case ipv4OrEmpty, ipv6OrEmpty, cidr
+    case ipv4OrEmpty, ipv6OrEmpty, cidr, address
 
     var expected: String {
         switch self {
         case .ipv4OrEmpty: "an IPv4 address, or \"\" to let the kernel choose"
         case .ipv6OrEmpty: "an IPv6 address, or \"\" to let the kernel choose"
         case .cidr: "a CIDR prefix with its host bits zero (\"192.0.2.0/24\", \"2001:db8::/32\")"
+        case .address: "an IPv4 or IPv6 address (\"::\" for every address of both)"
         }
     }
 
@@ -51,6 +52,7 @@ enum StringFormat: Equatable {
         case .ipv4OrEmpty: s.isEmpty || IPAddress(s)?.isV4 == true
         case .ipv6OrEmpty: s.isEmpty || IPAddress(s)?.isV4 == false
         case .cidr: IPPrefix(s) != nil
+        case .address: IPAddress(s) != nil
         }
     }
 }
@@ -156,6 +158,17 @@ let configKeys: [ConfigKey] = [
     .init(path: "discovery.max_addresses", kind: .int(1...16_777_216), defaultValue: .int(65536),
           doc: "addresses one discovery run may cover at most"),
     .init(path: "discovery.timeout_ms", kind: .int(1...60_000), defaultValue: .int(1000), doc: "how long to wait for each reply"),
+    .init(path: "flow.enabled", kind: .bool, defaultValue: .bool(true), doc: "receive NetFlow, IPFIX and sFlow"),
+    .init(path: "flow.netflow_port", kind: .int(0...65535), defaultValue: .int(2055),
+          doc: "UDP port for NetFlow (any port takes any of the three protocols); 0: no listener"),
+    .init(path: "flow.ipfix_port", kind: .int(0...65535), defaultValue: .int(4739), doc: "UDP port for IPFIX; 0: no listener"),
+    .init(path: "flow.sflow_port", kind: .int(0...65535), defaultValue: .int(6343), doc: "UDP port for sFlow; 0: no listener"),
+    .init(path: "flow.bind_address", kind: .string, defaultValue: .string("::"),
+          doc: "local address of the flow listeners; \"::\" takes IPv4 and IPv6", format: .address),
+    .init(path: "flow.sockets_per_port", kind: .int(1...64), defaultValue: .int(2),
+          doc: "SO_REUSEPORT sockets (each with its own receive thread) per port"),
+    .init(path: "flow.receive_buffer_bytes", kind: .int((64 << 10)...(1 << 30)), defaultValue: .int(32 << 20),
+          doc: "SO_RCVBUF per socket; a warning names net.core.rmem_max when the kernel grants less"),
 ]
 
 /// The `[icmp]` section, typed.
@@ -265,6 +278,13 @@ struct Config {
 
     /// Where discovery may send; empty: nowhere.
     var discoveryAllow: [IPPrefix] { strings("discovery.allow").compactMap { IPPrefix($0) } }
+
+    /// The flow listeners: one per non-zero port, duplicates merged.
+    var flowListeners: [UInt16] {
+        var seen = Set<Int>()
+        return ["flow.netflow_port", "flow.ipfix_port", "flow.sflow_port"].map { int($0) }
+            .filter { $0 != 0 && seen.insert($0).inserted }.map { UInt16($0) }
+    }
 
     /// database.url with any password in it replaced by `***`, for logs.
     var redactedDatabaseURL: String { redactPassword(string("database.url")) }

@@ -7,7 +7,8 @@ import Testing
 import TestSupport
 
 /// A config file pointing at the test database with a private spool directory. The ICMP poller is off:
-/// the shared test database's devices table holds other tests' rows, which must never be pinged.
+/// the shared test database's devices table holds other tests' rows, which must never be pinged. The
+/// flow listeners are off too: daemons of parallel tests would contend for the same ports.
 func testConfig(spool: String, extra: String = "", icmp: Bool = false) throws -> String {
     let path = TestDB.tempDir("cfg") + "/sotpd.toml"
     let url = TestDB.info.url
@@ -21,6 +22,8 @@ func testConfig(spool: String, extra: String = "", icmp: Bool = false) throws ->
     [log]
     level = "warning"
     \(icmp ? "" : "[icmp]\nenabled = false")
+    [flow]
+    enabled = false
     \(extra)
     """.write(toFile: path, atomically: true, encoding: .utf8)
     return path

@@ -54,6 +54,8 @@ struct ICMPDaemonTests {
         down_after = 2
         up_after = 1
         inventory_refresh_s = 1
+        [flow]
+        enabled = false
         [stats]
         interval_s = 1
         [log]
