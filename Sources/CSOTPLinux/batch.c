@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <linux/icmp.h>
 #include <linux/icmpv6.h>
 

@@ -7,6 +7,20 @@
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+
+_Static_assert(sizeof(sotp_timespec) == sizeof(struct timespec), "timespec layout");
+_Static_assert(sizeof(sotp_iovec) == sizeof(struct iovec), "iovec layout");
+_Static_assert(offsetof(sotp_iovec, iov_len) == offsetof(struct iovec, iov_len), "iovec layout");
+_Static_assert(sizeof(sotp_msghdr) == sizeof(struct msghdr), "msghdr layout");
+_Static_assert(offsetof(sotp_msghdr, msg_namelen) == offsetof(struct msghdr, msg_namelen), "msghdr layout");
+_Static_assert(offsetof(sotp_msghdr, msg_iov) == offsetof(struct msghdr, msg_iov), "msghdr layout");
+_Static_assert(offsetof(sotp_msghdr, msg_iovlen) == offsetof(struct msghdr, msg_iovlen), "msghdr layout");
+_Static_assert(offsetof(sotp_msghdr, msg_control) == offsetof(struct msghdr, msg_control), "msghdr layout");
+_Static_assert(offsetof(sotp_msghdr, msg_controllen) == offsetof(struct msghdr, msg_controllen), "msghdr layout");
+_Static_assert(offsetof(sotp_msghdr, msg_flags) == offsetof(struct msghdr, msg_flags), "msghdr layout");
 _Static_assert(sizeof(sotp_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr layout");
 _Static_assert(offsetof(sotp_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len), "mmsghdr layout");
 _Static_assert(sizeof(sotp_scm_timestamping) == sizeof(struct scm_timestamping), "scm_timestamping layout");
@@ -14,8 +28,8 @@ _Static_assert(SOTP_SO_TIMESTAMPING == SO_TIMESTAMPING, "SO_TIMESTAMPING");
 _Static_assert(SOTP_SOF_TIMESTAMPING_RX_SOFTWARE == SOF_TIMESTAMPING_RX_SOFTWARE, "flags");
 _Static_assert(SOTP_SOF_TIMESTAMPING_OPT_TSONLY == SOF_TIMESTAMPING_OPT_TSONLY, "flags");
 
-int sotp_recvmmsg(int fd, sotp_mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout) {
-    return recvmmsg(fd, (struct mmsghdr *)vec, vlen, flags, timeout);
+int sotp_recvmmsg(int fd, sotp_mmsghdr *vec, unsigned int vlen, int flags, sotp_timespec *timeout) {
+    return recvmmsg(fd, (struct mmsghdr *)vec, vlen, flags, (struct timespec *)timeout);
 }
 
 int sotp_sendmmsg(int fd, sotp_mmsghdr *vec, unsigned int vlen, int flags) {
@@ -48,8 +62,4 @@ int sotp_cpu_count(void) {
     return CPU_COUNT(&set);
 }
 
-struct cmsghdr *sotp_cmsg_firsthdr(struct msghdr *msg) { return CMSG_FIRSTHDR(msg); }
-struct cmsghdr *sotp_cmsg_nxthdr(struct msghdr *msg, struct cmsghdr *cmsg) { return CMSG_NXTHDR(msg, cmsg); }
-unsigned char *sotp_cmsg_data(struct cmsghdr *cmsg) { return CMSG_DATA(cmsg); }
-size_t sotp_cmsg_space(size_t len) { return CMSG_SPACE(len); }
 int sotp_current_cpu(void) { return sched_getcpu(); }

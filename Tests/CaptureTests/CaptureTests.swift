@@ -41,16 +41,16 @@ struct CaptureTests {
 
         let count = 8
         var payloads = (0..<count).map { i in [UInt8](repeating: UInt8(i), count: 100 + i) }
-        var iovs = [iovec](repeating: iovec(), count: count)
+        var iovs = [sotp_iovec](repeating: sotp_iovec(), count: count)
         var msgs = [sotp_mmsghdr](repeating: sotp_mmsghdr(), count: count)
         let sent: Int32 = withUnsafeMutablePointer(to: &addr) { ap in
             for i in 0..<count {
-                payloads[i].withUnsafeMutableBytes { iovs[i] = iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+                payloads[i].withUnsafeMutableBytes { iovs[i] = sotp_iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
             }
             return iovs.withUnsafeMutableBufferPointer { iv in
                 for i in 0..<count {
                     msgs[i].msg_hdr.msg_name = UnsafeMutableRawPointer(ap)
-                    msgs[i].msg_hdr.msg_namelen = len
+                    msgs[i].msg_hdr.msg_namelen = UInt32(len)
                     msgs[i].msg_hdr.msg_iov = iv.baseAddress! + i
                     msgs[i].msg_hdr.msg_iovlen = 1
                 }
@@ -61,11 +61,11 @@ struct CaptureTests {
 
         var buffers = [[UInt8]](repeating: [UInt8](repeating: 0, count: 2048), count: count)
         var rmsgs = [sotp_mmsghdr](repeating: sotp_mmsghdr(), count: count)
-        var riovs = [iovec](repeating: iovec(), count: count)
+        var riovs = [sotp_iovec](repeating: sotp_iovec(), count: count)
         var got: Int32 = 0
         for _ in 0..<100 where got == 0 {
             for i in 0..<count {
-                buffers[i].withUnsafeMutableBytes { riovs[i] = iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+                buffers[i].withUnsafeMutableBytes { riovs[i] = sotp_iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
             }
             got = riovs.withUnsafeMutableBufferPointer { iv in
                 for i in 0..<count {

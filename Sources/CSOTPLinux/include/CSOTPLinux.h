@@ -4,20 +4,44 @@
 #ifndef CSOTPLINUX_H
 #define CSOTPLINUX_H
 
+// Only stdint/stddef here: <sys/socket.h> pulls in <sys/select.h>, whose anonymous fd_set struct
+// clashes with the copy another C module (net-snmp's) carries when one Swift module imports both. So
+// the socket structs Swift needs are mirrored below and checked against the real ones in shim.c.
+#include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <time.h>
+
+/// Mirror of struct timespec.
+typedef struct sotp_timespec {
+    int64_t tv_sec;
+    int64_t tv_nsec;
+} sotp_timespec;
+
+/// Mirror of struct iovec.
+typedef struct sotp_iovec {
+    void *iov_base;
+    size_t iov_len;
+} sotp_iovec;
+
+/// Mirror of struct msghdr.
+typedef struct sotp_msghdr {
+    void *msg_name;
+    uint32_t msg_namelen;
+    sotp_iovec *msg_iov;
+    size_t msg_iovlen;
+    void *msg_control;
+    size_t msg_controllen;
+    int msg_flags;
+} sotp_msghdr;
 
 /// Mirror of struct mmsghdr (sys/socket.h under _GNU_SOURCE).
 typedef struct sotp_mmsghdr {
-    struct msghdr msg_hdr;
+    sotp_msghdr msg_hdr;
     unsigned int msg_len;
 } sotp_mmsghdr;
 
 /// Mirror of struct scm_timestamping (linux/errqueue.h): [0] software, [1] deprecated, [2] hardware.
 typedef struct sotp_scm_timestamping {
-    struct timespec ts[3];
+    sotp_timespec ts[3];
 } sotp_scm_timestamping;
 
 /// SO_TIMESTAMPING and its flags (linux/net_tstamp.h), fixed by the kernel ABI.
@@ -36,7 +60,7 @@ enum {
 };
 
 /// recvmmsg(2); returns the count or -1 with errno set.
-int sotp_recvmmsg(int fd, sotp_mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout);
+int sotp_recvmmsg(int fd, sotp_mmsghdr *vec, unsigned int vlen, int flags, sotp_timespec *timeout);
 /// sendmmsg(2); returns the count sent or -1 with errno set.
 int sotp_sendmmsg(int fd, sotp_mmsghdr *vec, unsigned int vlen, int flags);
 /// Pins the calling thread to one CPU; returns 0 or an errno value.
@@ -49,11 +73,6 @@ int sotp_set_thread_name(const char *name);
 int sotp_current_cpu(void);
 /// Number of CPUs this process may run on.
 int sotp_cpu_count(void);
-/// CMSG helpers, which are macros in C and so invisible to Swift.
-struct cmsghdr *sotp_cmsg_firsthdr(struct msghdr *msg);
-struct cmsghdr *sotp_cmsg_nxthdr(struct msghdr *msg, struct cmsghdr *cmsg);
-unsigned char *sotp_cmsg_data(struct cmsghdr *cmsg);
-size_t sotp_cmsg_space(size_t len);
 
 
 /// Socket options used by the ICMP poller, fixed by the kernel ABI (checked in batch.c).
