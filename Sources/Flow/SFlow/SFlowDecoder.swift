@@ -36,6 +36,7 @@ public struct SFlowDatagramInfo: Sendable, Equatable {
     /// The first problem met, or nil when every declared sample was read.
     public var error: FlowDecodeError? = nil
 
+    /// An empty result, for callers that keep one around; `decode` fills its own.
     public init() {}
 }
 
@@ -56,6 +57,7 @@ public struct SFlowDatagramInfo: Sendable, Equatable {
 /// Counter samples (compact 0/2 and expanded 0/4) yield one SFlowInterfaceCounters per generic
 /// interface counters record (0/1); other counter records are skipped.
 public struct SFlowDecoder: Sendable {
+    /// A decoder; one per receiving thread, or one per datagram, costs the same.
     public init() {}
 
     /// Decodes one datagram, calling `flows` for each sampled packet and `counters` for each interface

@@ -10,6 +10,7 @@ public struct SFlowInterfaceCounters: Sendable, BitwiseCopyable, Equatable {
     /// The datagram's agent address and sub-agent id.
     public var agent: FlowIP = .none
     public var subAgent: UInt32 = 0
+    /// The interface these counters are for.
     public var ifIndex: UInt32 = 0
     /// IANAifType (6 is ethernetCsmacd).
     public var ifType: UInt32 = 0
@@ -19,6 +20,7 @@ public struct SFlowInterfaceCounters: Sendable, BitwiseCopyable, Equatable {
     public var direction: UInt32 = 0
     /// Bit 0 ifAdminStatus up, bit 1 ifOperStatus up.
     public var status: UInt32 = 0
+    /// IF-MIB ifHCInOctets, then the 32-bit packet, discard and error counters of the receive side.
     public var inOctets: UInt64 = 0
     public var inUnicastPackets: UInt32 = 0
     public var inMulticastPackets: UInt32 = 0
@@ -26,15 +28,17 @@ public struct SFlowInterfaceCounters: Sendable, BitwiseCopyable, Equatable {
     public var inDiscards: UInt32 = 0
     public var inErrors: UInt32 = 0
     public var inUnknownProtocols: UInt32 = 0
+    /// IF-MIB ifHCOutOctets, then the same counters for the transmit side.
     public var outOctets: UInt64 = 0
     public var outUnicastPackets: UInt32 = 0
     public var outMulticastPackets: UInt32 = 0
     public var outBroadcastPackets: UInt32 = 0
     public var outDiscards: UInt32 = 0
     public var outErrors: UInt32 = 0
-    /// ifPromiscuousMode: 1 true, 2 false (as in IF-MIB).
+    /// ifPromiscuousMode as the agent sends it: IF-MIB says 1 true, 2 false; some agents send 0 for false.
     public var promiscuous: UInt32 = 0
 
+    /// All zero; the decoder fills one per record.
     public init() {}
 
     /// Bytes the record takes on the wire.
