@@ -30,5 +30,14 @@ let package = Package(
             path: "Benchmarks/ICMPEngine",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "SFlowDecode",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Flow", package: "sotp"),
+            ],
+            path: "Benchmarks/SFlowDecode",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
