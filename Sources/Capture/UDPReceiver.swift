@@ -48,6 +48,8 @@ public final class UDPReceiverStats: Sendable {
         public var kernelDrops = 0
         public var receiveErrors = 0
 
+        public init() {}
+
         public var fields: [(String, Int)] {
             [("datagrams", datagrams), ("bytes", bytes), ("truncated", truncated), ("kernel_drops", kernelDrops),
              ("receive_errors", receiveErrors)]
@@ -55,10 +57,13 @@ public final class UDPReceiverStats: Sendable {
     }
 
     public func snapshot() -> Snapshot {
-        Snapshot(
-            datagrams: datagrams.load(ordering: .relaxed), bytes: bytes.load(ordering: .relaxed),
-            truncated: truncated.load(ordering: .relaxed), kernelDrops: kernelDrops.load(ordering: .relaxed),
-            receiveErrors: receiveErrors.load(ordering: .relaxed))
+        var s = Snapshot()
+        s.datagrams = datagrams.load(ordering: .relaxed)
+        s.bytes = bytes.load(ordering: .relaxed)
+        s.truncated = truncated.load(ordering: .relaxed)
+        s.kernelDrops = kernelDrops.load(ordering: .relaxed)
+        s.receiveErrors = receiveErrors.load(ordering: .relaxed)
+        return s
     }
 }
 

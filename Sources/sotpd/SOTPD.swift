@@ -86,6 +86,16 @@ struct Run: AsyncParsableCommand {
             services.append(icmp)
             stats.sources.append { icmp.statsFields() }
         }
+        if config.bool("flow.enabled") && !config.flowListeners.isEmpty {
+            let flow: FlowService
+            do {
+                flow = try FlowService(config: config, sink: sink, logger: logger)
+            } catch {
+                throw fail("\(error) (or set flow.enabled = false)")
+            }
+            services.append(flow)
+            stats.sources.append { flow.statsFields() }
+        }
         services.append(stats)
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

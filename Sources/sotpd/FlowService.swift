@@ -1,0 +1,249 @@
+// `sotpd run`'s flow collector: a UDP listener per configured port (SO_REUSEPORT sockets, a thread
+// each), the protocol detected per packet, decoded in place on the receive thread into flows and
+// interface_counters rows, and per-exporter health (packets, records, errors by kind, sequence gaps)
+// kept for flow_exporters and sotp_stats.
+import Capture
+import Flow
+import Foundation
+import Logging
+import ServiceLifecycle
+import Sink
+import Synchronization
+
+/// Which exporter (and observation domain, and protocol) a health entry is about.
+struct ExporterID: Hashable, Sendable {
+    var address: FlowIP
+    var domain: UInt32
+    var source: UInt8
+}
+
+/// What one exporter sent and what became of it.
+struct ExporterHealth: Sendable {
+    var packets = 0
+    var records = 0
+    var decodeErrors = 0
+    var errorsByKind: [String: Int] = [:]
+    var templateMisses = 0
+    /// Export packets (v9, sFlow) or flows/records (v5, IPFIX) missing by sequence number.
+    var sequenceGaps = 0
+    var samplingRate: UInt32 = 0
+    var lastSeenMicros: Int64 = 0
+    /// The next sequence number expected, nil before the first packet.
+    var nextSequence: UInt32?
+
+    /// Notes sequence number `seq` covering `count` units; counts what was skipped. A jump backwards or
+    /// far ahead (exporter restart) resets the expectation instead of counting billions lost.
+    mutating func sequence(_ seq: UInt32, count: UInt32) {
+        if let expected = nextSequence, seq != expected {
+            let ahead = seq &- expected
+            if ahead < 1 << 20 { sequenceGaps += Int(ahead) }
+        }
+        nextSequence = seq &+ count
+    }
+
+    mutating func error(_ kind: String) {
+        decodeErrors += 1
+        errorsByKind[kind, default: 0] += 1
+    }
+}
+
+/// The name a decode error is counted under.
+func errorKind(_ e: FlowDecodeError) -> String {
+    switch e {
+    case .truncated: "truncated"
+    case .unknownVersion: "unknown_version"
+    case .malformed: "malformed"
+    }
+}
+
+/// One receive thread's decoders and counters. Used by its thread only, except `health`, which the
+/// stats writer reads under its lock. Sequence numbers are tracked per thread: the kernel's SO_REUSEPORT
+/// hash keeps an exporter's (address, port) on one socket, so its packets meet one tracker (an exporter
+/// that restarts on a new port may move, and starts a fresh expectation there).
+final class FlowWorker: @unchecked Sendable {
+    let sink: Sink
+    let flows: SinkTable
+    let counters: SinkTable
+    var sflow = SFlowDecoder()
+    let health = Mutex<[ExporterID: ExporterHealth]>([:])
+
+    init(sink: Sink, flows: SinkTable, counters: SinkTable) {
+        self.sink = sink
+        self.flows = flows
+        self.counters = counters
+    }
+
+    func handle(_ bytes: RawSpan, from peer: PeerAddress, receivedMicros: Int64) {
+        let exporter = peer.isV4 ? FlowIP(v4: UInt32(truncatingIfNeeded: peer.low)) : FlowIP(v6High: peer.high, v6Low: peer.low)
+        guard bytes.byteCount >= 4 else {
+            count(ExporterID(address: exporter, domain: 0, source: 0), records: 0, now: receivedMicros) { $0.error("truncated") }
+            return
+        }
+        let b0 = unsafe bytes.unsafeLoad(fromByteOffset: 0, as: UInt8.self)
+        let b1 = unsafe bytes.unsafeLoad(fromByteOffset: 1, as: UInt8.self)
+        let version = UInt16(b0) << 8 | UInt16(b1)
+        if version == 0 {
+            decodeSFlow(bytes, exporter: exporter, receivedMicros: receivedMicros)
+        } else {
+            count(ExporterID(address: exporter, domain: 0, source: 0), records: 0, now: receivedMicros) {
+                $0.error("unknown_version")
+            }
+        }
+    }
+
+    private func decodeSFlow(_ bytes: RawSpan, exporter: FlowIP, receivedMicros: Int64) {
+        var records = 0
+        let sink = self.sink, flows = self.flows, counters = self.counters
+        do {
+            let info = try sflow.decode(
+                bytes, receivedMicros: receivedMicros,
+                flows: { r in
+                    records += 1
+                    sink.append(flows) { encodeFlow(r, &$0) }
+                },
+                counters: { c in sink.append(counters) { encodeCounters(c, &$0) } })
+            // The agent address in the datagram names the exporter (it may send from another address).
+            let id = ExporterID(address: info.agent.isNone ? exporter : info.agent, domain: info.subAgent, source: FlowSource.sflow5.rawValue)
+            count(id, records: records, now: receivedMicros) { h in
+                h.sequence(info.sequenceNumber, count: 1)
+                if let e = info.error { h.error(errorKind(e)) }
+            }
+        } catch {
+            count(ExporterID(address: exporter, domain: 0, source: FlowSource.sflow5.rawValue), records: records, now: receivedMicros) {
+                $0.error(errorKind(error))
+            }
+        }
+    }
+
+    @inline(__always)
+    private func count(_ id: ExporterID, records: Int, now: Int64, _ update: (inout ExporterHealth) -> Void) {
+        health.withLock { all in
+            all[id, default: ExporterHealth()].packets += 1
+            all[id]!.records += records
+            all[id]!.lastSeenMicros = now
+            update(&all[id]!)
+        }
+    }
+}
+
+/// The listeners, their workers, and the periodic health writer.
+final class FlowService: Service, Sendable {
+    let receivers: [UDPReceiver]
+    let workers: [FlowWorker]
+    let info: PGConnectInfo
+    let interval: Duration
+    let logger: Logger
+
+    init(config: Config, sink: Sink, logger: Logger) throws(UDPReceiverError) {
+        let flows = sink.table(FlowTables.flows), counters = sink.table(FlowTables.interfaceCounters)
+        var receivers: [UDPReceiver] = []
+        var workers: [FlowWorker] = []
+        for port in config.flowListeners {
+            var o = UDPReceiverOptions(port: port)
+            o.bindAddress = config.string("flow.bind_address")
+            o.sockets = config.int("flow.sockets_per_port")
+            o.receiveBufferBytes = config.int("flow.receive_buffer_bytes")
+            o.name = "flow\(port)"
+            let mine = (0..<o.sockets).map { _ in FlowWorker(sink: sink, flows: flows, counters: counters) }
+            let r = try UDPReceiver(options: o) { thread, bytes, from, micros in
+                mine[thread].handle(bytes, from: from, receivedMicros: micros)
+            }
+            if let w = r.bufferWarning { logger.warning("flow listener \(port): \(w)") }
+            receivers.append(r)
+            workers += mine
+        }
+        self.receivers = receivers
+        self.workers = workers
+        self.info = config.connectInfo
+        self.interval = .seconds(max(1, config.int("stats.interval_s")))
+        self.logger = logger
+    }
+
+    func run() async throws {
+        for r in receivers { r.start() }
+        logger.info("flow listeners started", metadata: ["ports": "\(receivers.map(\.port))"])
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let interval = self.interval
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            await writeHealth()
+        }
+        for r in receivers { r.stop() }
+        await writeHealth()
+        logger.info("flow listeners stopped", metadata: ["stats": "\(statsFields().map { "\($0.0)=\(Int($0.1))" }.joined(separator: " "))"])
+    }
+
+    /// Totals for sotp_stats.
+    func statsFields() -> [(String, Double)] {
+        var total = UDPReceiverStats.Snapshot()
+        for r in receivers {
+            let s = r.stats.snapshot()
+            total.datagrams += s.datagrams
+            total.bytes += s.bytes
+            total.truncated += s.truncated
+            total.kernelDrops += s.kernelDrops
+            total.receiveErrors += s.receiveErrors
+        }
+        var records = 0, errors = 0, gaps = 0
+        for w in workers {
+            w.health.withLock { all in
+                for h in all.values {
+                    records += h.records
+                    errors += h.decodeErrors
+                    gaps += h.sequenceGaps
+                }
+            }
+        }
+        var out: [(String, Double)] = total.fields.map { ("flow." + $0.0, Double($0.1)) }
+        out.append(("flow.records", Double(records)))
+        out.append(("flow.decode_errors", Double(errors)))
+        out.append(("flow.sequence_gaps", Double(gaps)))
+        return out
+    }
+
+    /// Upserts one flow_exporters row per exporter (summed over the threads that saw it).
+    private func writeHealth() async {
+        var merged: [ExporterID: ExporterHealth] = [:]
+        for w in workers {
+            w.health.withLock { all in
+                for (id, h) in all {
+                    var m = merged[id, default: ExporterHealth()]
+                    m.packets += h.packets
+                    m.records += h.records
+                    m.decodeErrors += h.decodeErrors
+                    for (k, v) in h.errorsByKind { m.errorsByKind[k, default: 0] += v }
+                    m.templateMisses += h.templateMisses
+                    m.sequenceGaps += h.sequenceGaps
+                    m.samplingRate = max(m.samplingRate, h.samplingRate)
+                    m.lastSeenMicros = max(m.lastSeenMicros, h.lastSeenMicros)
+                    merged[id] = m
+                }
+            }
+        }
+        guard !merged.isEmpty else { return }
+        let info = self.info, rows = merged
+        do {
+            try await onThread("sotp-flow-health") {
+                let conn = try PGConnection(info)
+                for (id, h) in rows {
+                    let errors = "{" + h.errorsByKind.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ") + "}"
+                    _ = try conn.query(
+                        """
+                        INSERT INTO flow_exporters (exporter, observation_domain, protocol, packets, records, decode_errors,
+                            errors_by_kind, template_misses, sequence_gaps, sampling_rate, last_seen)
+                        VALUES ($1::inet, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, nullif($10::int8, 0), to_timestamp($11::float8 / 1e6))
+                        ON CONFLICT (exporter, observation_domain, protocol) DO UPDATE SET
+                            packets = EXCLUDED.packets, records = EXCLUDED.records, decode_errors = EXCLUDED.decode_errors,
+                            errors_by_kind = EXCLUDED.errors_by_kind, template_misses = EXCLUDED.template_misses,
+                            sequence_gaps = EXCLUDED.sequence_gaps, sampling_rate = EXCLUDED.sampling_rate,
+                            last_seen = EXCLUDED.last_seen
+                        """,
+                        [id.address.description, String(id.domain), String(id.source), String(h.packets), String(h.records),
+                         String(h.decodeErrors), errors, String(h.templateMisses), String(h.sequenceGaps), String(h.samplingRate),
+                         String(h.lastSeenMicros)])
+                }
+            }
+        } catch {
+            logger.warning("could not write flow exporter health; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,121 @@
+// sotpd run as a flow collector, end to end: sFlow datagrams built here, sent over UDP to its listener,
+// land as flows and interface_counters rows, and the exporter's health (packets, sequence gaps) is in
+// flow_exporters.
+import Foundation
+import Sink
+@testable import sotpd
+import Testing
+import TestSupport
+
+/// Big-endian XDR fields, as sFlow encodes them.
+struct XDR {
+    var bytes: [UInt8] = []
+    mutating func u32(_ v: UInt32) { bytes += [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+    mutating func u64(_ v: UInt64) { u32(UInt32(v >> 32)); u32(UInt32(v & 0xffff_ffff)) }
+    mutating func raw(_ b: [UInt8]) { bytes += b; while bytes.count % 4 != 0 { bytes.append(0) } }
+    /// A length-prefixed structure (sample or record).
+    mutating func block(_ format: UInt32, _ body: (inout XDR) -> Void) {
+        var inner = XDR()
+        body(&inner)
+        u32(format)
+        u32(UInt32(inner.bytes.count))
+        bytes += inner.bytes
+    }
+}
+
+/// An sFlow v5 datagram from agent 127.0.0.9 (sub-agent 3): one flow sample of an Ethernet/IPv4/TCP
+/// packet 127.1.1.1:1234 → 127.2.2.2:80 (1 in 100, in 5, out 7) and one generic interface counters sample.
+func sflowDatagram(sequence: UInt32) -> [UInt8] {
+    var d = XDR()
+    d.u32(5); d.u32(1); d.raw([127, 0, 0, 9]); d.u32(3); d.u32(sequence); d.u32(1000); d.u32(2)
+    d.block(1) { s in  // flow sample
+        s.u32(sequence); s.u32(5); s.u32(100); s.u32(100 * sequence); s.u32(0); s.u32(5); s.u32(7); s.u32(1)
+        s.block(1) { r in  // raw packet header, Ethernet
+            var frame: [UInt8] = [0, 0x11, 0x22, 0x33, 0x44, 0x55, 0, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x08, 0x00]
+            frame += [0x45, 0, 0, 114, 0, 0, 0x40, 0, 64, 6, 0, 0, 127, 1, 1, 1, 127, 2, 2, 2]  // IPv4, 114 bytes
+            frame += [0x04, 0xd2, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]  // TCP PSH|ACK
+            r.u32(1); r.u32(128); r.u32(4); r.u32(UInt32(frame.count)); r.raw(frame)
+        }
+    }
+    d.block(2) { s in  // counter sample
+        s.u32(sequence); s.u32(5); s.u32(1)
+        s.block(1) { r in  // generic interface counters
+            r.u32(5); r.u32(6); r.u64(1_000_000_000); r.u32(1); r.u32(3)
+            r.u64(1_000_000 * UInt64(sequence)); r.u32(10); r.u32(11); r.u32(12); r.u32(13); r.u32(14); r.u32(15)
+            r.u64(2_000_000); r.u32(20); r.u32(21); r.u32(22); r.u32(23); r.u32(24); r.u32(0)
+        }
+    }
+    return d.bytes
+}
+
+/// A UDP exporter on loopback: one socket, so one source port, as a real exporter has (the collector's
+/// SO_REUSEPORT hash then keeps all its datagrams on one receive thread).
+final class UDPExporter {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8], port: UInt16) {
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = port.bigEndian
+        a.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    }
+}
+
+@Suite("sotpd flows", .serialized)
+struct FlowDaemonTests {
+    @Test(.timeLimit(.minutes(2)))
+    func sflowLandsAsFlowsCountersAndExporterHealth() throws {
+        let url = try TestDB.createScratchDatabase()
+        defer { TestDB.dropDatabase(url) }
+        let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
+        try Schema.migrate(conn)
+        let port = UInt16(TestDB.freePort())
+        let cfg = TestDB.tempDir("cfg") + "/sotpd.toml"
+        try """
+        [database]
+        url = "\(url)"
+        password_file = "\(TestDB.passwordFile)"
+        [sink]
+        spool_dir = "\(TestDB.tempDir("spool"))"
+        spool_fsync = "never"
+        flush_interval_ms = 100
+        [icmp]
+        enabled = false
+        [flow]
+        netflow_port = \(port)
+        ipfix_port = 0
+        sflow_port = 0
+        [stats]
+        interval_s = 1
+        """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
+        var stopped = false
+        defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
+        // Wait for the listener (its start is logged), then send sequences 1, 2 and 4: one datagram lost.
+        for _ in 0..<100 where !sotpd.output.contains("flow listeners started") { Thread.sleep(forTimeInterval: 0.05) }
+        let exporter = UDPExporter()
+        for seq: UInt32 in [1, 2, 4] { exporter.send(sflowDatagram(sequence: seq), port: port) }
+        exporter.send([0, 9, 1], port: port)  // garbage: counted, not stored
+        Thread.sleep(forTimeInterval: 2.5)
+        sotpd.signal(SIGTERM)
+        #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
+        stopped = true
+
+        let flows = try conn.query("""
+            SELECT host(exporter), observation_domain, host(src_addr), host(dst_addr), src_port, dst_port, protocol,
+                   tcp_flags, packets, bytes, sampling_rate, in_if, out_if, src_mac::text, dst_mac::text, flow_source
+            FROM flows
+            """)
+        #expect(flows.count == 3, "\(sotpd.output)")
+        #expect(flows.first == ["127.0.0.9", "3", "127.1.1.1", "127.2.2.2", "1234", "80", "6", "24", "1", "128", "100", "5", "7",
+                                "00:aa:bb:cc:dd:ee", "00:11:22:33:44:55", "65"])
+        #expect(try TestDB.scalar(conn, "SELECT count(*) FROM interface_counters WHERE if_index = 5 AND in_ucast = 10 AND out_errors = 24") == "3")
+        let health = try conn.query("SELECT host(exporter), observation_domain, protocol, packets, records, sequence_gaps FROM flow_exporters WHERE protocol = 65")
+        #expect(health == [["127.0.0.9", "3", "65", "3", "3", "1"]])
+        // The garbage datagram is counted against the address it came from.
+        #expect(try TestDB.scalar(conn, "SELECT decode_errors FROM flow_exporters WHERE exporter = '127.0.0.1' AND protocol = 0") == "1")
+        #expect(try TestDB.scalar(conn, "SELECT max(value) FROM sotp_stats WHERE metric = 'flow.datagrams'").flatMap(Double.init) == 4)
+    }
+}
