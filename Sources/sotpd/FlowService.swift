@@ -31,14 +31,15 @@ struct ExporterHealth: Sendable {
     /// The next sequence number expected, nil before the first packet.
     var nextSequence: UInt32?
 
-    /// Notes sequence number `seq` covering `count` units; counts what was skipped. A jump backwards or
-    /// far ahead (exporter restart) resets the expectation instead of counting billions lost.
-    mutating func sequence(_ seq: UInt32, count: UInt32) {
+    /// Notes sequence number `seq` and what the next one should be (nil: this packet cannot say);
+    /// counts what was skipped. A jump backwards or far ahead (exporter restart) resets the expectation
+    /// instead of counting billions lost.
+    mutating func sequence(_ seq: UInt32, next: UInt32?) {
         if let expected = nextSequence, seq != expected {
             let ahead = seq &- expected
             if ahead < 1 << 20 { sequenceGaps += Int(ahead) }
         }
-        nextSequence = seq &+ count
+        nextSequence = next
     }
 
     mutating func error(_ kind: String) {
@@ -65,6 +66,7 @@ final class FlowWorker: @unchecked Sendable {
     let flows: SinkTable
     let counters: SinkTable
     var sflow = SFlowDecoder()
+    var netflow = FlowDecoder()
     let health = Mutex<[ExporterID: ExporterHealth]>([:])
 
     init(sink: Sink, flows: SinkTable, counters: SinkTable) {
@@ -84,6 +86,8 @@ final class FlowWorker: @unchecked Sendable {
         let version = UInt16(b0) << 8 | UInt16(b1)
         if version == 0 {
             decodeSFlow(bytes, exporter: exporter, receivedMicros: receivedMicros)
+        } else if version == 5 || version == 9 || version == 10 {
+            decodeNetFlow(bytes, exporter: exporter, receivedMicros: receivedMicros, version: version)
         } else {
             count(ExporterID(address: exporter, domain: 0, source: 0), records: 0, now: receivedMicros) {
                 $0.error("unknown_version")
@@ -105,11 +109,42 @@ final class FlowWorker: @unchecked Sendable {
             // The agent address in the datagram names the exporter (it may send from another address).
             let id = ExporterID(address: info.agent.isNone ? exporter : info.agent, domain: info.subAgent, source: FlowSource.sflow5.rawValue)
             count(id, records: records, now: receivedMicros) { h in
-                h.sequence(info.sequenceNumber, count: 1)
+                h.sequence(info.sequenceNumber, next: info.sequenceNumber &+ 1)
                 if let e = info.error { h.error(errorKind(e)) }
             }
         } catch {
             count(ExporterID(address: exporter, domain: 0, source: FlowSource.sflow5.rawValue), records: records, now: receivedMicros) {
+                $0.error(errorKind(error))
+            }
+        }
+    }
+
+    private func decodeNetFlow(_ bytes: RawSpan, exporter: FlowIP, receivedMicros: Int64, version: UInt16) {
+        var records = 0
+        var sampling: UInt32 = 0
+        let sink = self.sink, flows = self.flows
+        do {
+            let info = try netflow.decode(bytes, exporter: exporter, receivedMicros: receivedMicros) { r in
+                records += 1
+                sampling = r.samplingRate
+                sink.append(flows) { encodeFlow(r, &$0) }
+            }
+            count(ExporterID(address: exporter, domain: info.domain, source: UInt8(version)), records: records, now: receivedMicros) { h in
+                h.sequence(info.sequence, next: info.nextSequence)
+                h.templateMisses += info.templateMisses
+                if sampling != 0 { h.samplingRate = sampling }
+                let e = info.errors
+                // Only a packet with problems builds this list: the common path allocates nothing.
+                guard e.total > 0 else { return }
+                for (kind, n) in [("malformed_sets", e.malformedSets), ("reserved_sets", e.reservedSets), ("bad_templates", e.badTemplates),
+                                  ("short_records", e.shortRecords), ("template_evictions", e.templateEvictions),
+                                  ("unknown_withdrawals", e.unknownWithdrawals), ("trailing_bytes", e.trailingBytes)] where n > 0 {
+                    h.decodeErrors += n
+                    h.errorsByKind[kind, default: 0] += n
+                }
+            }
+        } catch {
+            count(ExporterID(address: exporter, domain: 0, source: UInt8(version)), records: records, now: receivedMicros) {
                 $0.error(errorKind(error))
             }
         }
