@@ -167,6 +167,8 @@ let configKeys: [ConfigKey] = [
           doc: "local address of the flow listeners; \"::\" takes IPv4 and IPv6", format: .address),
     .init(path: "flow.sockets_per_port", kind: .int(1...64), defaultValue: .int(2),
           doc: "SO_REUSEPORT sockets (each with its own receive thread) per port"),
+    .init(path: "flow.state_dir", kind: .string, defaultValue: .string("/var/lib/sotp/flow"),
+          doc: "where NetFlow v9/IPFIX templates are saved (every minute and at stop) and loaded at start; \"\": not kept"),
     .init(path: "flow.receive_buffer_bytes", kind: .int((64 << 10)...(1 << 30)), defaultValue: .int(32 << 20),
           doc: "SO_RCVBUF per socket; a warning names net.core.rmem_max when the kernel grants less"),
 ]

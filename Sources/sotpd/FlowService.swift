@@ -68,6 +68,10 @@ final class FlowWorker: @unchecked Sendable {
     var sflow = SFlowDecoder()
     var netflow = FlowDecoder()
     let health = Mutex<[ExporterID: ExporterHealth]>([:])
+    /// Set by the service to ask the receive thread for a copy of its template state, which it leaves in
+    /// `savedState` with its next packet (the decoder belongs to that thread alone).
+    let snapshotRequested = Atomic<Bool>(false)
+    let savedState = Mutex<[UInt8]?>(nil)
 
     init(sink: Sink, flows: SinkTable, counters: SinkTable) {
         self.sink = sink
@@ -76,6 +80,11 @@ final class FlowWorker: @unchecked Sendable {
     }
 
     func handle(_ bytes: RawSpan, from peer: PeerAddress, receivedMicros: Int64) {
+        if snapshotRequested.load(ordering: .relaxed) {
+            snapshotRequested.store(false, ordering: .relaxed)
+            let state = netflow.templates.serializedState()
+            savedState.withLock { $0 = state }
+        }
         let exporter = peer.isV4 ? FlowIP(v4: UInt32(truncatingIfNeeded: peer.low)) : FlowIP(v6High: peer.high, v6Low: peer.low)
         guard bytes.byteCount >= 4 else {
             count(ExporterID(address: exporter, domain: 0, source: 0), records: 0, now: receivedMicros) { $0.error("truncated") }
@@ -168,11 +177,15 @@ final class FlowService: Service, Sendable {
     let info: PGConnectInfo
     let interval: Duration
     let logger: Logger
+    /// Where template state is kept ("" for nowhere), and one file name per worker.
+    let stateDir: String
+    let stateFiles: [String]
 
     init(config: Config, sink: Sink, logger: Logger) throws(UDPReceiverError) {
         let flows = sink.table(FlowTables.flows), counters = sink.table(FlowTables.interfaceCounters)
         var receivers: [UDPReceiver] = []
         var workers: [FlowWorker] = []
+        var stateFiles: [String] = []
         for port in config.flowListeners {
             var o = UDPReceiverOptions(port: port)
             o.bindAddress = config.string("flow.bind_address")
@@ -180,6 +193,7 @@ final class FlowService: Service, Sendable {
             o.receiveBufferBytes = config.int("flow.receive_buffer_bytes")
             o.name = "flow\(port)"
             let mine = (0..<o.sockets).map { _ in FlowWorker(sink: sink, flows: flows, counters: counters) }
+            stateFiles += (0..<o.sockets).map { "templates-\(port)-\($0).bin" }
             let r = try UDPReceiver(options: o) { thread, bytes, from, micros in
                 mine[thread].handle(bytes, from: from, receivedMicros: micros)
             }
@@ -189,22 +203,83 @@ final class FlowService: Service, Sendable {
         }
         self.receivers = receivers
         self.workers = workers
+        self.stateFiles = stateFiles
+        self.stateDir = config.string("flow.state_dir")
         self.info = config.connectInfo
         self.interval = .seconds(max(1, config.int("stats.interval_s")))
         self.logger = logger
+        loadTemplates()
     }
 
     func run() async throws {
+        var lastSave = ContinuousClock.now
+        for w in workers { w.snapshotRequested.store(true, ordering: .relaxed) }
         for r in receivers { r.start() }
         logger.info("flow listeners started", metadata: ["ports": "\(receivers.map(\.port))"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let interval = self.interval
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             await writeHealth()
+            if ContinuousClock.now - lastSave >= .seconds(60) {
+                lastSave = .now
+                // What the threads left since the last request (a thread with no traffic has nothing new).
+                saveTemplates(workers.map { w in w.savedState.withLock { $0 } ?? [] })
+                for w in workers { w.snapshotRequested.store(true, ordering: .relaxed) }
+            }
         }
         for r in receivers { r.stop() }
+        // The threads are gone: each decoder can be read directly now.
+        saveTemplates(workers.map { $0.netflow.templates.serializedState() })
         await writeHealth()
         logger.info("flow listeners stopped", metadata: ["stats": "\(statsFields().map { "\($0.0)=\(Int($0.1))" }.joined(separator: " "))"])
+    }
+
+    /// Loads every saved template file into every worker: after a restart the kernel may hash an
+    /// exporter to another thread than before, so each thread gets all of them.
+    private func loadTemplates() {
+        guard !stateDir.isEmpty, let names = try? FileManager.default.contentsOfDirectory(atPath: stateDir) else { return }
+        var loaded = 0
+        for name in names.sorted() where name.hasPrefix("templates-") && name.hasSuffix(".bin") {
+            guard let data = FileManager.default.contents(atPath: stateDir + "/" + name), !data.isEmpty else { continue }
+            let bytes = [UInt8](data)
+            for w in workers {
+                let result: Result<Int, FlowDecodeError> = bytes.withUnsafeBytes { raw in
+                    Result { () throws(FlowDecodeError) in try w.netflow.templates.loadState(raw.bytes) }
+                }
+                switch result {
+                case .success(let n): loaded += n
+                case .failure(let error):
+                    logger.warning("flow template file skipped", metadata: ["file": "\(stateDir)/\(name)", "error": "\(error)"])
+                }
+                if case .failure = result { break }
+            }
+        }
+        if loaded > 0 { logger.info("flow templates loaded", metadata: ["templates": "\(loaded / max(1, workers.count))", "dir": "\(stateDir)"]) }
+    }
+
+    /// Writes each worker's state to its file (write, fsync, rename, so a crash leaves the old one).
+    private func saveTemplates(_ states: [[UInt8]]) {
+        guard !stateDir.isEmpty else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+        } catch {
+            logger.warning("cannot create flow.state_dir; templates are not kept", metadata: ["dir": "\(stateDir)", "error": "\(error)"])
+            return
+        }
+        for (name, state) in zip(stateFiles, states) where !state.isEmpty {
+            let path = stateDir + "/" + name
+            let tmp = path + ".tmp"
+            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                logger.warning("cannot write flow templates", metadata: ["file": "\(tmp)", "errno": "\(errno)"])
+                continue
+            }
+            let ok = state.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == state.count && fsync(fd) == 0
+            close(fd)
+            if ok && rename(tmp, path) == 0 { continue }
+            logger.warning("cannot write flow templates", metadata: ["file": "\(path)", "errno": "\(errno)"])
+            unlink(tmp)
+        }
     }
 
     /// Totals for sotp_stats.

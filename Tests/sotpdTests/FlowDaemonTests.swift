@@ -87,6 +87,7 @@ struct FlowDaemonTests {
         netflow_port = \(port)
         ipfix_port = 0
         sflow_port = 0
+        state_dir = "\(TestDB.tempDir("flowstate"))"
         [stats]
         interval_s = 1
         """.write(toFile: cfg, atomically: true, encoding: .utf8)
@@ -117,5 +118,71 @@ struct FlowDaemonTests {
         // The garbage datagram is counted against the address it came from.
         #expect(try TestDB.scalar(conn, "SELECT decode_errors FROM flow_exporters WHERE exporter = '127.0.0.1' AND protocol = 0") == "1")
         #expect(try TestDB.scalar(conn, "SELECT max(value) FROM sotp_stats WHERE metric = 'flow.datagrams'").flatMap(Double.init) == 4)
+    }
+
+    /// An IPFIX message from observation domain 7: optionally a template (id 256: source and destination
+    /// IPv4 address, protocol, octets, packets), then one data record using it.
+    static func ipfix(sequence: UInt32, withTemplate: Bool, octets: UInt64) -> [UInt8] {
+        var body: [UInt8] = []
+        func u16(_ v: UInt16) { body += [UInt8(v >> 8), UInt8(v & 0xff)] }
+        func u32(_ v: UInt32) { u16(UInt16(v >> 16)); u16(UInt16(v & 0xffff)) }
+        if withTemplate {
+            u16(2); u16(4 + 4 + 5 * 4)  // template set
+            u16(256); u16(5)
+            for (id, len): (UInt16, UInt16) in [(8, 4), (12, 4), (4, 1), (1, 8), (2, 8)] { u16(id); u16(len) }
+        }
+        u16(256); u16(4 + 25)  // data set
+        body += [127, 3, 3, 3, 127, 4, 4, 4, 17]
+        u32(UInt32(octets >> 32)); u32(UInt32(octets & 0xffff_ffff))
+        u32(0); u32(10)
+        var msg: [UInt8] = [0, 10, UInt8((16 + body.count) >> 8), UInt8((16 + body.count) & 0xff)]
+        for v: UInt32 in [1_763_700_000, sequence, 7] { msg += [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+        return msg + body
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func templatesSurviveARestart() throws {
+        let url = try TestDB.createScratchDatabase()
+        defer { TestDB.dropDatabase(url) }
+        let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
+        try Schema.migrate(conn)
+        let port = UInt16(TestDB.freePort())
+        let state = TestDB.tempDir("flowstate")
+        let cfg = TestDB.tempDir("cfg") + "/sotpd.toml"
+        try """
+        [database]
+        url = "\(url)"
+        password_file = "\(TestDB.passwordFile)"
+        [sink]
+        spool_dir = "\(TestDB.tempDir("spool"))"
+        spool_fsync = "never"
+        flush_interval_ms = 100
+        [icmp]
+        enabled = false
+        [flow]
+        netflow_port = \(port)
+        ipfix_port = 0
+        sflow_port = 0
+        state_dir = "\(state)"
+        """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let exporter = UDPExporter()
+        func run(_ body: () -> Void) throws -> String {
+            let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
+            for _ in 0..<100 where !sotpd.output.contains("flow listeners started") { Thread.sleep(forTimeInterval: 0.05) }
+            body()
+            Thread.sleep(forTimeInterval: 1.0)
+            sotpd.signal(SIGTERM)
+            #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
+            return sotpd.output
+        }
+        // First run: the template arrives with the first record.
+        _ = try run { exporter.send(Self.ipfix(sequence: 0, withTemplate: true, octets: 1000), port: port) }
+        #expect(FileManager.default.fileExists(atPath: state + "/templates-\(port)-0.bin"))
+        // Second run: the exporter sends data only (it sent its template before the restart).
+        let second = try run { exporter.send(Self.ipfix(sequence: 1, withTemplate: false, octets: 2000), port: port) }
+        #expect(second.contains("flow templates loaded"), "\(second)")
+        let rows = try conn.query("SELECT host(src_addr), host(dst_addr), protocol, bytes, packets, observation_domain, flow_source FROM flows ORDER BY bytes")
+        #expect(rows == [["127.3.3.3", "127.4.4.4", "17", "1000", "10", "7", "10"], ["127.3.3.3", "127.4.4.4", "17", "2000", "10", "7", "10"]], "\(second)")
+        #expect(try TestDB.scalar(conn, "SELECT template_misses FROM flow_exporters WHERE protocol = 10") == "0")
     }
 }

@@ -34,6 +34,7 @@ struct SoftflowdTests {
         netflow_port = \(port)
         ipfix_port = 0
         sflow_port = 0
+        state_dir = "\(TestDB.tempDir("flowstate"))"
         """.write(toFile: cfg, atomically: true, encoding: .utf8)
         let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
         var stopped = false
