@@ -1,6 +1,7 @@
 // sotpd's configuration: one TOML file, every key optional with a documented default, SOTP_* environment
 // overrides, and *_file keys for secrets. Every problem names the key (or the file and line) and sotpd
 // exits with code 2.
+import Flow
 import Foundation
 import Poller
 import Sink
@@ -36,7 +37,7 @@ enum ConfigKind: Equatable {
 
 /// What a string key's value, or each entry of a list key, must look like beyond being a string.
 enum StringFormat: Equatable {
-    case ipv4OrEmpty, ipv6OrEmpty, cidr, address
+    case ipv4OrEmpty, ipv6OrEmpty, cidr, address, addressRate
 
     var expected: String {
         switch self {
@@ -44,6 +45,7 @@ enum StringFormat: Equatable {
         case .ipv6OrEmpty: "an IPv6 address, or \"\" to let the kernel choose"
         case .cidr: "a CIDR prefix with its host bits zero (\"192.0.2.0/24\", \"2001:db8::/32\")"
         case .address: "an IPv4 or IPv6 address (\"::\" for every address of both)"
+        case .addressRate: "ADDRESS=RATE, an exporter address and its 1-in-N sampling rate (\"192.0.2.1=1000\")"
         }
     }
 
@@ -53,6 +55,7 @@ enum StringFormat: Equatable {
         case .ipv6OrEmpty: s.isEmpty || IPAddress(s)?.isV4 == false
         case .cidr: IPPrefix(s) != nil
         case .address: IPAddress(s) != nil
+        case .addressRate: parseAddressRate(s) != nil
         }
     }
 }
@@ -167,6 +170,8 @@ let configKeys: [ConfigKey] = [
           doc: "local address of the flow listeners; \"::\" takes IPv4 and IPv6", format: .address),
     .init(path: "flow.sockets_per_port", kind: .int(1...64), defaultValue: .int(2),
           doc: "SO_REUSEPORT sockets (each with its own receive thread) per port"),
+    .init(path: "flow.sampling_override", kind: .stringList, defaultValue: .strings([]),
+          doc: "per-exporter sampling rates that win over what the exporter reports (ADDRESS=RATE)", format: .addressRate),
     .init(path: "flow.state_dir", kind: .string, defaultValue: .string("/var/lib/sotp/flow"),
           doc: "where NetFlow v9/IPFIX templates are saved (every minute and at stop) and loaded at start; \"\": not kept"),
     .init(path: "flow.receive_buffer_bytes", kind: .int((64 << 10)...(1 << 30)), defaultValue: .int(32 << 20),
@@ -280,6 +285,20 @@ struct Config {
 
     /// Where discovery may send; empty: nowhere.
     var discoveryAllow: [IPPrefix] { strings("discovery.allow").compactMap { IPPrefix($0) } }
+
+    /// flow.sampling_override as exporter → rate.
+    var samplingOverrides: [FlowIP: UInt32] {
+        var out: [FlowIP: UInt32] = [:]
+        for entry in strings("flow.sampling_override") {
+            if let (a, rate) = parseAddressRate(entry) {
+                switch a {
+                case .v4(let v): out[FlowIP(v4: v)] = rate
+                case .v6(let h, let l): out[FlowIP(v6High: h, v6Low: l)] = rate
+                }
+            }
+        }
+        return out
+    }
 
     /// The flow listeners: one per non-zero port, duplicates merged.
     var flowListeners: [UInt16] {
@@ -616,4 +635,13 @@ private func editDistance(_ a: String, _ b: String) -> Int {
         prev = cur
     }
     return a.isEmpty ? b.count : prev[b.count]
+}
+
+/// "ADDRESS=RATE" with a rate of 1…2^31−1; nil otherwise.
+func parseAddressRate(_ s: String) -> (IPAddress, UInt32)? {
+    let parts = s.split(separator: "=", maxSplits: 1)
+    guard parts.count == 2, let a = IPAddress(parts[0].trimmingCharacters(in: .whitespaces)),
+          let r = UInt32(parts[1].trimmingCharacters(in: .whitespaces)), r >= 1, r <= UInt32(Int32.max)
+    else { return nil }
+    return (a, r)
 }

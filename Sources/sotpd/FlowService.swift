@@ -73,10 +73,26 @@ final class FlowWorker: @unchecked Sendable {
     let snapshotRequested = Atomic<Bool>(false)
     let savedState = Mutex<[UInt8]?>(nil)
 
-    init(sink: Sink, flows: SinkTable, counters: SinkTable) {
+    /// flow.sampling_override: exporter → the rate to store whatever the exporter reports.
+    let overrides: [FlowIP: UInt32]
+
+    init(sink: Sink, flows: SinkTable, counters: SinkTable, overrides: [FlowIP: UInt32]) {
         self.sink = sink
         self.flows = flows
         self.counters = counters
+        self.overrides = overrides
+    }
+
+    /// Appends one record, with the configured sampling rate for its exporter if there is one.
+    @inline(__always)
+    func store(_ r: FlowRecord) {
+        if !overrides.isEmpty, let rate = overrides[r.exporter] {
+            var r = r
+            r.samplingRate = rate
+            sink.append(flows) { encodeFlow(r, &$0) }
+        } else {
+            sink.append(flows) { encodeFlow(r, &$0) }
+        }
     }
 
     func handle(_ bytes: RawSpan, from peer: PeerAddress, receivedMicros: Int64) {
@@ -106,13 +122,13 @@ final class FlowWorker: @unchecked Sendable {
 
     private func decodeSFlow(_ bytes: RawSpan, exporter: FlowIP, receivedMicros: Int64) {
         var records = 0
-        let sink = self.sink, flows = self.flows, counters = self.counters
+        let sink = self.sink, counters = self.counters
         do {
             let info = try sflow.decode(
                 bytes, receivedMicros: receivedMicros,
                 flows: { r in
                     records += 1
-                    sink.append(flows) { encodeFlow(r, &$0) }
+                    self.store(r)
                 },
                 counters: { c in sink.append(counters) { encodeCounters(c, &$0) } })
             // The agent address in the datagram names the exporter (it may send from another address).
@@ -131,12 +147,11 @@ final class FlowWorker: @unchecked Sendable {
     private func decodeNetFlow(_ bytes: RawSpan, exporter: FlowIP, receivedMicros: Int64, version: UInt16) {
         var records = 0
         var sampling: UInt32 = 0
-        let sink = self.sink, flows = self.flows
         do {
             let info = try netflow.decode(bytes, exporter: exporter, receivedMicros: receivedMicros) { r in
                 records += 1
                 sampling = r.samplingRate
-                sink.append(flows) { encodeFlow(r, &$0) }
+                self.store(r)
             }
             count(ExporterID(address: exporter, domain: info.domain, source: UInt8(version)), records: records, now: receivedMicros) { h in
                 h.sequence(info.sequence, next: info.nextSequence)
@@ -192,7 +207,8 @@ final class FlowService: Service, Sendable {
             o.sockets = config.int("flow.sockets_per_port")
             o.receiveBufferBytes = config.int("flow.receive_buffer_bytes")
             o.name = "flow\(port)"
-            let mine = (0..<o.sockets).map { _ in FlowWorker(sink: sink, flows: flows, counters: counters) }
+            let overrides = config.samplingOverrides
+            let mine = (0..<o.sockets).map { _ in FlowWorker(sink: sink, flows: flows, counters: counters, overrides: overrides) }
             stateFiles += (0..<o.sockets).map { "templates-\(port)-\($0).bin" }
             let r = try UDPReceiver(options: o) { thread, bytes, from, micros in
                 mine[thread].handle(bytes, from: from, receivedMicros: micros)

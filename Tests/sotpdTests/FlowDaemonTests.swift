@@ -88,6 +88,7 @@ struct FlowDaemonTests {
         ipfix_port = 0
         sflow_port = 0
         state_dir = "\(TestDB.tempDir("flowstate"))"
+        sampling_override = ["127.0.0.9=2048"]
         [stats]
         interval_s = 1
         """.write(toFile: cfg, atomically: true, encoding: .utf8)
@@ -110,7 +111,8 @@ struct FlowDaemonTests {
             FROM flows
             """)
         #expect(flows.count == 3, "\(sotpd.output)")
-        #expect(flows.first == ["127.0.0.9", "3", "127.1.1.1", "127.2.2.2", "1234", "80", "6", "24", "1", "128", "100", "5", "7",
+        // The agent says 1 in 100; the configured override for it wins.
+        #expect(flows.first == ["127.0.0.9", "3", "127.1.1.1", "127.2.2.2", "1234", "80", "6", "24", "1", "128", "2048", "5", "7",
                                 "00:aa:bb:cc:dd:ee", "00:11:22:33:44:55", "65"])
         #expect(try TestDB.scalar(conn, "SELECT count(*) FROM interface_counters WHERE if_index = 5 AND in_ucast = 10 AND out_errors = 24") == "3")
         let health = try conn.query("SELECT host(exporter), observation_domain, protocol, packets, records, sequence_gaps FROM flow_exporters WHERE protocol = 65")
@@ -118,6 +120,13 @@ struct FlowDaemonTests {
         // The garbage datagram is counted against the address it came from.
         #expect(try TestDB.scalar(conn, "SELECT decode_errors FROM flow_exporters WHERE exporter = '127.0.0.1' AND protocol = 0") == "1")
         #expect(try TestDB.scalar(conn, "SELECT max(value) FROM sotp_stats WHERE metric = 'flow.datagrams'").flatMap(Double.init) == 4)
+    }
+
+    @Test func aBadSamplingOverrideIsAConfigError() throws {
+        let cfg = TestDB.tempDir("cfg") + "/sotpd.toml"
+        try "[flow]\nsampling_override = [\"127.0.0.9=2048\", \"nonsense\"]\n".write(toFile: cfg, atomically: true, encoding: .utf8)
+        let r = try TestDB.run(sotpdBinary, ["check-config", "--config", cfg])
+        #expect(r.status == 2 && r.output.contains("flow.sampling_override[1]"), "\(r.output)")
     }
 
     /// An IPFIX message from observation domain 7: optionally a template (id 256: source and destination
