@@ -29,6 +29,24 @@ func testConfig(spool: String, extra: String = "", icmp: Bool = false) throws ->
     return path
 }
 
+/// A config for a sotpd of a test's own: `url`'s database, a private spool flushed every 100 ms, and
+/// `sections` (TOML) after it. Every section a test leaves out takes its default, so daemons that must
+/// not poll or listen say `[icmp] enabled = false` / `[flow] enabled = false` themselves.
+func daemonConfig(url: String, _ sections: String) throws -> String {
+    let path = TestDB.tempDir("cfg") + "/sotpd.toml"
+    try """
+    [database]
+    url = "\(url)"
+    password_file = "\(TestDB.passwordFile)"
+    [sink]
+    spool_dir = "\(TestDB.tempDir("spool"))"
+    spool_fsync = "never"
+    flush_interval_ms = 100
+    \(sections)
+    """.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
 @Suite("sotpd daemon")
 struct DaemonTests {
     @Test(.timeLimit(.minutes(3)))

@@ -72,15 +72,7 @@ struct FlowDaemonTests {
         let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
         try Schema.migrate(conn)
         let port = UInt16(TestDB.freePort())
-        let cfg = TestDB.tempDir("cfg") + "/sotpd.toml"
-        try """
-        [database]
-        url = "\(url)"
-        password_file = "\(TestDB.passwordFile)"
-        [sink]
-        spool_dir = "\(TestDB.tempDir("spool"))"
-        spool_fsync = "never"
-        flush_interval_ms = 100
+        let cfg = try daemonConfig(url: url, """
         [icmp]
         enabled = false
         [flow]
@@ -91,7 +83,7 @@ struct FlowDaemonTests {
         sampling_override = ["127.0.0.9=2048"]
         [stats]
         interval_s = 1
-        """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        """)
         let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
         var stopped = false
         defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
@@ -109,7 +101,7 @@ struct FlowDaemonTests {
             SELECT host(exporter), observation_domain, host(src_addr), host(dst_addr), src_port, dst_port, protocol,
                    tcp_flags, packets, bytes, sampling_rate, in_if, out_if, src_mac::text, dst_mac::text, flow_source
             FROM flows
-            """)
+        """)
         #expect(flows.count == 3, "\(sotpd.output)")
         // The agent says 1 in 100; the configured override for it wins.
         #expect(flows.first == ["127.0.0.9", "3", "127.1.1.1", "127.2.2.2", "1234", "80", "6", "24", "1", "128", "2048", "5", "7",
@@ -157,15 +149,7 @@ struct FlowDaemonTests {
         try Schema.migrate(conn)
         let port = UInt16(TestDB.freePort())
         let state = TestDB.tempDir("flowstate")
-        let cfg = TestDB.tempDir("cfg") + "/sotpd.toml"
-        try """
-        [database]
-        url = "\(url)"
-        password_file = "\(TestDB.passwordFile)"
-        [sink]
-        spool_dir = "\(TestDB.tempDir("spool"))"
-        spool_fsync = "never"
-        flush_interval_ms = 100
+        let cfg = try daemonConfig(url: url, """
         [icmp]
         enabled = false
         [flow]
@@ -173,7 +157,7 @@ struct FlowDaemonTests {
         ipfix_port = 0
         sflow_port = 0
         state_dir = "\(state)"
-        """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        """)
         let exporter = UDPExporter()
         func run(_ body: () -> Void) throws -> String {
             let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])

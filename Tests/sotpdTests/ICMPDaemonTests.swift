@@ -37,15 +37,7 @@ struct ICMPDaemonTests {
         _ = try conn.query(
             "INSERT INTO devices (name, address) VALUES ('ns-a', $1::inet), ('ns-a6', $2::inet)", [a.hostV4, a.hostV6])
 
-        let cfg = TestDB.tempDir("cfg") + "/sotpd.toml"
-        try """
-        [database]
-        url = "\(url)"
-        password_file = "\(TestDB.passwordFile)"
-        [sink]
-        spool_dir = "\(TestDB.tempDir("spool"))"
-        spool_fsync = "never"
-        flush_interval_ms = 100
+        let cfg = try daemonConfig(url: url, """
         [icmp]
         interval_s = 1
         probes = 2
@@ -60,7 +52,7 @@ struct ICMPDaemonTests {
         interval_s = 1
         [log]
         level = "info"
-        """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        """)
         let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
         var stopped = false
         defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }

@@ -19,15 +19,7 @@ struct SoftflowdTests {
         let ns = try NetNS.create(tag: "sfd\(version)")
         defer { ns.destroy() }
         let port = UInt16(TestDB.freePort())
-        let cfg = TestDB.tempDir("cfg") + "/sotpd.toml"
-        try """
-        [database]
-        url = "\(url)"
-        password_file = "\(TestDB.passwordFile)"
-        [sink]
-        spool_dir = "\(TestDB.tempDir("spool"))"
-        spool_fsync = "never"
-        flush_interval_ms = 100
+        let cfg = try daemonConfig(url: url, """
         [icmp]
         enabled = false
         [flow]
@@ -35,7 +27,7 @@ struct SoftflowdTests {
         ipfix_port = 0
         sflow_port = 0
         state_dir = "\(TestDB.tempDir("flowstate"))"
-        """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        """)
         let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
         var stopped = false
         defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
