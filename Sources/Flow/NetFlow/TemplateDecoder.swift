@@ -52,12 +52,14 @@ public struct TemplateDecoder: Sendable {
         public var maxSamplersPerDomain = 1024
         /// Data sets held for a template per domain, and their bytes (each set costs 64 bytes more).
         public var maxPendingSetsPerDomain = 32
+        /// Bytes held per domain.
         public var maxPendingBytesPerDomain = 256 << 10
         /// Bytes held in total.
         public var maxPendingBytes = 8 << 20
         /// How long a held set waits for its template, by the receive clock (µs).
         public var maxPendingAgeMicros: Int64 = 10_000_000
 
+        /// The defaults above.
         public init() {}
     }
 
@@ -89,8 +91,9 @@ public struct TemplateDecoder: Sendable {
         scratch.reserveCapacity(min(limits.maxFieldsPerTemplate, 1024))
     }
 
-    /// Data sets waiting for their template, and the bytes they hold.
+    /// Data sets waiting for their template.
     public var pendingSets: Int { pending.sets.count }
+    /// What the held data sets count against `maxPendingBytes`: their bytes plus 64 each.
     public var pendingBytes: Int { pending.bytes }
 
     /// Drops held data sets older than `maxPendingAgeMicros` at `nowMicros` (decode does this too; call
