@@ -199,6 +199,17 @@ struct TemplateDecoderTests {
         }
         #expect(d.pendingSets == 3 && d.pendingBytes == limits.maxPendingBytes)
         #expect(d.expirePending(nowMicros: .max) == 3)
+
+        // The total count, and the sets one packet may have held.
+        limits = TemplateDecoder.Limits()
+        limits.maxPendingSets = 5
+        limits.maxPendingSetsPerPacket = 3
+        d = TemplateDecoder(limits: limits)
+        let four = ipfixMessage(seconds: 1, sequence: 0, domain: 1, (400..<404).flatMap { set(UInt16($0), smallRecord(1)) })
+        var (_, info) = try d.run(four)
+        #expect(info.pendingHeld == 3 && info.templateMisses == 1)
+        (_, info) = try d.run(four, from: exporterB)
+        #expect(info.pendingHeld == 3 && info.templateMisses == 2 && d.pendingSets == 5)
     }
 
     @Test func v9OptionsSetTheSamplerRate() throws {

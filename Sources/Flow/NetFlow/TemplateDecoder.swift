@@ -56,6 +56,11 @@ public struct TemplateDecoder: Sendable {
         public var maxPendingBytesPerDomain = 256 << 10
         /// Bytes held in total.
         public var maxPendingBytes = 8 << 20
+        /// Data sets held in total: holding and releasing scan the held sets, so this and the next keep
+        /// a flood of unknown-template sets from costing more than a few µs a packet.
+        public var maxPendingSets = 1024
+        /// Data sets one packet may have held; the rest of its unknown-template sets are misses.
+        public var maxPendingSetsPerPacket = 16
         /// How long a held set waits for its template, by the receive clock (µs).
         public var maxPendingAgeMicros: Int64 = 10_000_000
 
@@ -578,8 +583,8 @@ public struct TemplateDecoder: Sendable {
         _ info: inout PacketInfo
     ) -> Bool {
         let cost = to - from + PendingSets.overhead
-        guard limits.maxPendingSetsPerDomain > 0, cost <= limits.maxPendingBytesPerDomain,
-            cost <= limits.maxPendingBytes
+        guard limits.maxPendingSetsPerDomain > 0, limits.maxPendingSets > 0, cost <= limits.maxPendingBytesPerDomain,
+            cost <= limits.maxPendingBytes, info.pendingHeld < limits.maxPendingSetsPerPacket
         else { return false }
         while true {
             var count = 0
@@ -594,7 +599,7 @@ public struct TemplateDecoder: Sendable {
             pending.remove(at: oldest)
             info.templateMisses += 1
         }
-        while pending.bytes + cost > limits.maxPendingBytes {
+        while pending.bytes + cost > limits.maxPendingBytes || pending.sets.count >= limits.maxPendingSets {
             pending.remove(at: 0)
             info.templateMisses += 1
         }
