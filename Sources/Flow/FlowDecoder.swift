@@ -8,11 +8,14 @@ public struct FlowDecoder: Sendable {
         _ bytes: RawSpan, _ exporter: FlowIP, _ receivedMicros: Int64, _ emit: (FlowRecord) -> Void
     ) throws(FlowDecodeError) -> PacketInfo
 
+    /// Decodes NetFlow v5 (stateless; holds the sampling override).
     public var v5: NetFlowV5Decoder
+    /// Decodes v9 and IPFIX and keeps their templates, sampling state and held data sets.
     public var templates: TemplateDecoder
     /// Handles sFlow v5 datagrams; when nil they are rejected as `.unknownVersion(0)`.
     public var sflow: PacketHook?
 
+    /// A decoder from its parts; the defaults have no sampling override, default limits and no sFlow.
     public init(v5: NetFlowV5Decoder = NetFlowV5Decoder(), templates: TemplateDecoder = TemplateDecoder(), sflow: PacketHook? = nil) {
         self.v5 = v5
         self.templates = templates

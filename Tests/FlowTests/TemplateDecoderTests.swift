@@ -199,6 +199,17 @@ struct TemplateDecoderTests {
         }
         #expect(d.pendingSets == 3 && d.pendingBytes == limits.maxPendingBytes)
         #expect(d.expirePending(nowMicros: .max) == 3)
+
+        // The total count, and the sets one packet may have held.
+        limits = TemplateDecoder.Limits()
+        limits.maxPendingSets = 5
+        limits.maxPendingSetsPerPacket = 3
+        d = TemplateDecoder(limits: limits)
+        let four = ipfixMessage(seconds: 1, sequence: 0, domain: 1, (400..<404).flatMap { set(UInt16($0), smallRecord(1)) })
+        var (_, info) = try d.run(four)
+        #expect(info.pendingHeld == 3 && info.templateMisses == 1)
+        (_, info) = try d.run(four, from: exporterB)
+        #expect(info.pendingHeld == 3 && info.templateMisses == 2 && d.pendingSets == 5)
     }
 
     @Test func v9OptionsSetTheSamplerRate() throws {
@@ -531,6 +542,39 @@ struct TemplateDecoderTests {
             _ = try? d.run(p, from: exporter, at: Int64(i) * 10_000)
             #expect(d.templateCount <= limits.maxTemplates && d.domains.count <= limits.maxDomains)
             #expect(d.pendingBytes <= limits.maxPendingBytes)
+        }
+    }
+}
+
+@Suite("Fixed layout")
+struct FixedLayoutTests {
+    /// Elements the decoder maps, with the lengths exporters use for them.
+    static let pool: [(UInt16, [UInt16])] = [
+        (1, [4, 8, 3]), (2, [4, 8, 2]), (85, [8]), (86, [8]), (4, [1]), (5, [1]), (6, [1, 2]), (7, [2]), (11, [2]),
+        (8, [4]), (12, [4]), (27, [16]), (28, [16]), (15, [4]), (62, [16]), (10, [2, 4]), (14, [2, 4]), (16, [2, 4]),
+        (17, [2, 4]), (58, [2]), (243, [2]), (59, [2]), (56, [6]), (80, [6]), (81, [6]), (57, [6]), (61, [1]),
+        (152, [8]), (153, [8]), (150, [4]), (151, [4]), (154, [8]), (155, [8]), (22, [4]), (21, [4]), (158, [4]),
+        (159, [4]), (160, [8]), (48, [1, 2, 4]), (302, [4, 8]), (210, [3, 1]), (89, [1]), (999, [5]),
+    ]
+
+    /// Random fixed-length templates: the straight-line layout and the op loop give the same record.
+    @Test func agreesWithTheOpLoop() throws {
+        var rng = SplitMix(state: 77)
+        for _ in 0..<2_000 {
+            let fields = (0..<Int.random(in: 1...24, using: &rng)).map { _ in
+                let (id, lengths) = Self.pool.randomElement(using: &rng)!
+                return TemplateField(id: id, length: lengths.randomElement(using: &rng)!, enterprise: 0)
+            }
+            let t = try CompiledTemplate(id: 256, fields: fields, scopeCount: 0, isOptions: false, ipfix: true, maxFields: 512)
+            let layout = try #require(t.layout)
+            let bytes = (0..<(8 + t.minLength)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let span = bytes.span.bytes
+            var a = FlowRecord(), b = FlowRecord()
+            var xa = RecordExtras(), xb = RecordExtras()
+            layout.decode(span, 8, &a, &xa)
+            for op in t.ops { applyOp(op, span, 8, &b, &xb) }
+            #expect(a == b, "\(fields)")
+            #expect(xa.startRaw == xb.startRaw && xa.endRaw == xb.endRaw && xa.sysInitMillis == xb.sysInitMillis && xa.samplerID == xb.samplerID)
         }
     }
 }

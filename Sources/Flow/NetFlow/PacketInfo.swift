@@ -30,8 +30,9 @@ public struct PacketInfo: Sendable, Equatable {
     public var dataRecordsExact: Bool = true
     /// Options data records decoded (sampling, system init time, or ignored kinds).
     public var optionsRecords: Int = 0
-    /// Template and options template records learned or refreshed.
+    /// Template records learned or refreshed.
     public var templates: Int = 0
+    /// Options template records learned or refreshed.
     public var optionsTemplates: Int = 0
     /// Template withdrawals (IPFIX template records with no fields), each id or "all" counting once.
     public var withdrawals: Int = 0
@@ -46,6 +47,7 @@ public struct PacketInfo: Sendable, Equatable {
     /// Problems found in this packet (and in the template cache while handling it), by kind.
     public var errors = FlowErrorCounts()
 
+    /// All zero, for decoders (such as the sFlow hook) to fill in.
     public init() {}
 
     /// The sequence number the exporter's next packet should carry when none was lost, or nil when this
@@ -78,6 +80,7 @@ public struct FlowErrorCounts: Sendable, Equatable {
     /// Trailing bytes after the last set that cannot hold a set header (not padding).
     public var trailingBytes: Int = 0
 
+    /// All zero.
     public init() {}
 
     /// All kinds together.

@@ -123,7 +123,22 @@ struct FieldOp: Sendable {
     var offset: UInt16
     var length: UInt16
     var kind: FieldKind
+    /// For integers in a fixed-length template: the 8 bytes that end with the field are loaded (at
+    /// `offset + length − 8`, so the record must not start in a packet's first 8 bytes, which a header
+    /// always fills) and masked, one load and no branch on the length.
+    var mask: UInt64
+
+    init(offset: UInt16, length: UInt16, kind: FieldKind) {
+        self.offset = offset
+        self.length = length
+        self.kind = kind
+        mask = kind.isInteger && length >= 1 && length <= 8 ? integerMask(Int(length)) : 0
+    }
 }
+
+/// The low `length` bytes (1…8) of a 64-bit load.
+@inline(__always)
+func integerMask(_ length: Int) -> UInt64 { UInt64.max >> UInt64(truncatingIfNeeded: 64 - 8 * length) }
 
 /// How a record's start or end time is carried, when it needs the packet or domain to become absolute.
 enum TimeMode: UInt8, Sendable {
@@ -150,6 +165,8 @@ struct CompiledTemplate: Sendable {
     var carriesRate: Bool
     /// When it was learned or last refreshed (the decoder's template tick), for eviction.
     var learnedTick: UInt64
+    /// The fast path for fixed-length data templates (see FixedLayout); nil for the rest.
+    var layout: FixedLayout?
 
     /// Why a template cannot be used.
     enum Rejection: Error, Equatable {
@@ -222,6 +239,7 @@ struct CompiledTemplate: Sendable {
         self.carriesRate = [Target.samplingInterval, .samplerRandomInterval, .packetInterval, .samplingPopulation]
             .contains { chosen[$0.rawValue] >= 0 }
         self.learnedTick = 0
+        self.layout = variable || isOptions ? nil : FixedLayout(ops)
     }
 
     private static func mode(_ k: FieldKind) -> TimeMode {
@@ -282,11 +300,28 @@ func ntpMicros(_ v: UInt64) -> Int64 {
 }
 
 /// Reads one field of `length` bytes at `at` into the record or the extras. Callers have checked that
-/// the bytes are there and that `kind` accepts `length`.
+/// the bytes are there, that `kind` accepts `length` and that `at + length ≥ 8` (see `FieldOp.mask`).
 @inline(__always)
 func applyField(_ kind: FieldKind, _ b: RawSpan, _ at: Int, _ length: Int, _ r: inout FlowRecord, _ x: inout RecordExtras) {
     if kind.isInteger {
-        let v = b.nfUInt(at, length: length)
+        applyInteger(kind, b.nfU64(at &+ length &- 8) & integerMask(length), &r, &x)
+    } else {
+        applyFixedSize(kind, b, at, &r)
+    }
+}
+
+/// One op of a fixed-length template's record starting at `start`.
+@inline(__always)
+func applyOp(_ op: FieldOp, _ b: RawSpan, _ start: Int, _ r: inout FlowRecord, _ x: inout RecordExtras) {
+    if op.kind.isInteger {
+        applyInteger(op.kind, b.nfU64(start &+ Int(op.offset) &+ Int(op.length) &- 8) & op.mask, &r, &x)
+    } else {
+        applyFixedSize(op.kind, b, start &+ Int(op.offset), &r)
+    }
+}
+
+@inline(__always)
+func applyInteger(_ kind: FieldKind, _ v: UInt64, _ r: inout FlowRecord, _ x: inout RecordExtras) {
         switch kind {
         case .bytes: r.bytes = v
         case .packets: r.packets = v
@@ -320,8 +355,10 @@ func applyField(_ kind: FieldKind, _ b: RawSpan, _ at: Int, _ length: Int, _ r: 
         case .samplingPopulation: x.samplingPopulation = v
         default: break
         }
-        return
-    }
+}
+
+@inline(__always)
+func applyFixedSize(_ kind: FieldKind, _ b: RawSpan, _ at: Int, _ r: inout FlowRecord) {
     switch kind {
     case .startNTP: r.startMicros = ntpMicros(b.nfU64(at))
     case .endNTP: r.endMicros = ntpMicros(b.nfU64(at))
@@ -342,11 +379,11 @@ func applyField(_ kind: FieldKind, _ b: RawSpan, _ at: Int, _ length: Int, _ r: 
 /// flow in one record). A non-zero IPv4 address wins, then a non-zero IPv6 one; a zero IPv4 address
 /// is kept only when nothing better is there. With one family in the template this is a plain store.
 @inline(__always)
-private func setV4(_ a: inout FlowIP, _ v: UInt32) {
+func setV4(_ a: inout FlowIP, _ v: UInt32) {
     if v != 0 || a.isV4 || (a.high | a.low) == 0 { a = FlowIP(v4: v) }
 }
 
 @inline(__always)
-private func setV6(_ a: inout FlowIP, _ high: UInt64, _ low: UInt64) {
+func setV6(_ a: inout FlowIP, _ high: UInt64, _ low: UInt64) {
     if (high | low) != 0, !(a.isV4 && a.low != 0) { a = FlowIP(v6High: high, v6Low: low) }
 }

@@ -52,12 +52,19 @@ public struct TemplateDecoder: Sendable {
         public var maxSamplersPerDomain = 1024
         /// Data sets held for a template per domain, and their bytes (each set costs 64 bytes more).
         public var maxPendingSetsPerDomain = 32
+        /// Bytes held per domain.
         public var maxPendingBytesPerDomain = 256 << 10
         /// Bytes held in total.
         public var maxPendingBytes = 8 << 20
+        /// Data sets held in total: holding and releasing scan the held sets, so this and the next keep
+        /// a flood of unknown-template sets from costing more than a few µs a packet.
+        public var maxPendingSets = 1024
+        /// Data sets one packet may have held; the rest of its unknown-template sets are misses.
+        public var maxPendingSetsPerPacket = 16
         /// How long a held set waits for its template, by the receive clock (µs).
         public var maxPendingAgeMicros: Int64 = 10_000_000
 
+        /// The defaults above.
         public init() {}
     }
 
@@ -89,8 +96,9 @@ public struct TemplateDecoder: Sendable {
         scratch.reserveCapacity(min(limits.maxFieldsPerTemplate, 1024))
     }
 
-    /// Data sets waiting for their template, and the bytes they hold.
+    /// Data sets waiting for their template.
     public var pendingSets: Int { pending.sets.count }
+    /// What the held data sets count against `maxPendingBytes`: their bytes plus 64 each.
     public var pendingBytes: Int { pending.bytes }
 
     /// Drops held data sets older than `maxPendingAgeMicros` at `nowMicros` (decode does this too; call
@@ -435,59 +443,52 @@ public struct TemplateDecoder: Sendable {
         }
     }
 
-    /// The hot path: every record of a data set through the template's ops.
+    /// The hot path: every record of a data set, through the template's fixed layout when it has one,
+    /// else its ops.
     func dataRecords(
         _ b: RawSpan, _ from: Int, _ to: Int, _ t: CompiledTemplate, _ key: DomainKey, _ ctx: SetContext,
         _ info: inout PacketInfo, _ emit: (FlowRecord) -> Void
     ) {
-        let domain = domains[key]
-        let domainRate = max(domain?.domainRate ?? 0, 1)
-        let domainSysInit = domain?.sysInitMillis ?? 0
-        var base = FlowRecord()
-        base.receivedMicros = ctx.receivedMicros
-        base.exporter = ctx.exporter
-        base.observationDomain = ctx.domain
-        base.source = ctx.ipfix ? .ipfix : .netflow9
-        base.samplingRate = ctx.rateOverride != 0 ? ctx.rateOverride : domainRate
-        let rateByRecord = ctx.rateOverride == 0 && (t.carriesRate || t.refersToSampler)
-        let timesByRecord = t.startMode.rawValue >= TimeMode.uptime.rawValue
-            || t.endMode.rawValue >= TimeMode.uptime.rawValue
-        var samplerCached = false
-        var cachedSampler: UInt64 = 0
-        var cachedRate = domainRate
-
+        precondition(from >= 8, "records must not start in the first 8 bytes")
+        var finish = RecordFinisher(t, ctx, domains[key])
         var p = from
         var n = 0
         let minLength = t.minLength
-        while to - p >= minLength {
-            var r = base
-            var x = RecordExtras()
-            if t.variable {
+        // Three loops rather than one with a branch inside: binding the layout per record copied it.
+        if let layout = t.layout {
+            while to - p >= minLength {
+                var r = finish.base
+                var x = RecordExtras()
+                layout.decode(b, p, &r, &x)
+                p += minLength
+                finish.finish(&r, x)
+                emit(r)
+                n += 1
+            }
+        } else if t.variable {
+            while to - p >= minLength {
+                var r = finish.base
+                var x = RecordExtras()
                 guard let next = Self.variableRecord(b, p, to, t.ops, &r, &x) else {
                     info.errors.shortRecords += 1
                     info.dataRecordsExact = false
                     break
                 }
                 p = next
-            } else {
-                for op in t.ops { applyField(op.kind, b, p &+ Int(op.offset), Int(op.length), &r, &x) }
+                finish.finish(&r, x)
+                emit(r)
+                n += 1
+            }
+        } else {
+            while to - p >= minLength {
+                var r = finish.base
+                var x = RecordExtras()
+                for op in t.ops { applyOp(op, b, p, &r, &x) }
                 p += minLength
+                finish.finish(&r, x)
+                emit(r)
+                n += 1
             }
-            if timesByRecord { Self.resolveTimes(t, ctx, domainSysInit, x, &r) }
-            if rateByRecord {
-                if t.carriesRate, let rate = x.rate {
-                    r.samplingRate = rate
-                } else if t.refersToSampler {
-                    if !samplerCached || x.samplerID != cachedSampler {
-                        samplerCached = true
-                        cachedSampler = x.samplerID
-                        cachedRate = domain?.samplers[x.samplerID] ?? domainRate
-                    }
-                    r.samplingRate = cachedRate
-                }
-            }
-            emit(r)
-            n += 1
         }
         info.records += n
         info.dataRecords += n
@@ -499,6 +500,7 @@ public struct TemplateDecoder: Sendable {
         _ b: RawSpan, _ from: Int, _ to: Int, _ t: CompiledTemplate, _ key: DomainKey, _ ctx: SetContext,
         _ info: inout PacketInfo
     ) {
+        precondition(from >= 8, "records must not start in the first 8 bytes")
         var p = from
         var n = 0
         while to - p >= t.minLength {
@@ -512,7 +514,7 @@ public struct TemplateDecoder: Sendable {
                 }
                 p = next
             } else {
-                for op in t.ops { applyField(op.kind, b, p &+ Int(op.offset), Int(op.length), &r, &x) }
+                for op in t.ops { applyOp(op, b, p, &r, &x) }
                 p += t.minLength
             }
             n += 1
@@ -559,23 +561,6 @@ public struct TemplateDecoder: Sendable {
         return p
     }
 
-    /// Start and end times carried relative to the exporter's uptime or the export time, made absolute.
-    @inline(__always)
-    static func resolveTimes(
-        _ t: CompiledTemplate, _ ctx: SetContext, _ domainSysInit: UInt64, _ x: RecordExtras, _ r: inout FlowRecord
-    ) {
-        switch t.startMode {
-        case .uptime: r.startMicros = uptimeMicros(x.startRaw, ctx, x.sysInitMillis != 0 ? x.sysInitMillis : domainSysInit)
-        case .delta: r.startMicros = Int64(ctx.exportSeconds) * 1_000_000 &- Int64(truncatingIfNeeded: x.startRaw)
-        default: break
-        }
-        switch t.endMode {
-        case .uptime: r.endMicros = uptimeMicros(x.endRaw, ctx, x.sysInitMillis != 0 ? x.sysInitMillis : domainSysInit)
-        case .delta: r.endMicros = Int64(ctx.exportSeconds) * 1_000_000 &- Int64(truncatingIfNeeded: x.endRaw)
-        default: break
-        }
-    }
-
     /// v9: export time − (header uptime − field), the difference taken as a signed 32-bit number so an
     /// uptime wrap and a field a little after the header's uptime both come out right. IPFIX: system
     /// init time (from the record or options data) + field; 0 when the init time is not known.
@@ -598,8 +583,8 @@ public struct TemplateDecoder: Sendable {
         _ info: inout PacketInfo
     ) -> Bool {
         let cost = to - from + PendingSets.overhead
-        guard limits.maxPendingSetsPerDomain > 0, cost <= limits.maxPendingBytesPerDomain,
-            cost <= limits.maxPendingBytes
+        guard limits.maxPendingSetsPerDomain > 0, limits.maxPendingSets > 0, cost <= limits.maxPendingBytesPerDomain,
+            cost <= limits.maxPendingBytes, info.pendingHeld < limits.maxPendingSetsPerPacket
         else { return false }
         while true {
             var count = 0
@@ -614,12 +599,13 @@ public struct TemplateDecoder: Sendable {
             pending.remove(at: oldest)
             info.templateMisses += 1
         }
-        while pending.bytes + cost > limits.maxPendingBytes {
+        while pending.bytes + cost > limits.maxPendingBytes || pending.sets.count >= limits.maxPendingSets {
             pending.remove(at: 0)
             info.templateMisses += 1
         }
-        var body: [UInt8] = []
-        body.reserveCapacity(to - from)
+        // Zeros in front, so the records do not start in the first 8 bytes (see FieldOp.mask).
+        var body = [UInt8](repeating: 0, count: PendingSet.prefix)
+        body.reserveCapacity(PendingSet.prefix + to - from)
         for i in from..<to { body.append(b.nfU8(i)) }
         pending.append(PendingSet(key: key, templateID: id, context: ctx, body: body))
         return true
@@ -639,9 +625,9 @@ public struct TemplateDecoder: Sendable {
             var sub = PacketInfo()
             let body = held.body.span.bytes
             if t.isOptions {
-                optionsRecords(body, 0, body.byteCount, t, key, held.context, &sub)
+                optionsRecords(body, PendingSet.prefix, body.byteCount, t, key, held.context, &sub)
             } else {
-                dataRecords(body, 0, body.byteCount, t, key, held.context, &sub, emit)
+                dataRecords(body, PendingSet.prefix, body.byteCount, t, key, held.context, &sub, emit)
             }
             info.records += sub.records
             info.pendingReleased += sub.records
@@ -656,9 +642,11 @@ struct PendingSet: Sendable {
     var key: DomainKey
     var templateID: UInt16
     var context: SetContext
+    /// The set's bytes after `prefix` zeros.
     var body: [UInt8]
 
-    var cost: Int { body.count + PendingSets.overhead }
+    static let prefix = 8
+    var cost: Int { body.count - Self.prefix + PendingSets.overhead }
 }
 
 /// Held data sets in arrival order.
@@ -689,5 +677,66 @@ struct PendingSets: Sendable {
             n += 1
         }
         return n
+    }
+}
+
+/// What every data record of a set gets after its fields: the header's values, times made absolute,
+/// and the sampling rate (caller's override, the record's own interval, its sampler's rate from
+/// options data, or the domain's), with the last sampler looked up cached so a set costs one lookup.
+struct RecordFinisher {
+    var base = FlowRecord()
+    let template: (startMode: TimeMode, endMode: TimeMode, carriesRate: Bool, refersToSampler: Bool)
+    let context: SetContext
+    let samplers: [UInt64: UInt32]
+    let domainRate: UInt32
+    let domainSysInit: UInt64
+    let timesByRecord: Bool
+    let rateByRecord: Bool
+    var samplerCached = false
+    var cachedSampler: UInt64 = 0
+    var cachedRate: UInt32
+
+    init(_ t: CompiledTemplate, _ ctx: SetContext, _ domain: DomainState?) {
+        domainRate = max(domain?.domainRate ?? 0, 1)
+        domainSysInit = domain?.sysInitMillis ?? 0
+        samplers = domain?.samplers ?? [:]
+        template = (t.startMode, t.endMode, t.carriesRate, t.refersToSampler)
+        context = ctx
+        base.receivedMicros = ctx.receivedMicros
+        base.exporter = ctx.exporter
+        base.observationDomain = ctx.domain
+        base.source = ctx.ipfix ? .ipfix : .netflow9
+        base.samplingRate = ctx.rateOverride != 0 ? ctx.rateOverride : domainRate
+        rateByRecord = ctx.rateOverride == 0 && (t.carriesRate || t.refersToSampler)
+        timesByRecord = t.startMode.rawValue >= TimeMode.uptime.rawValue || t.endMode.rawValue >= TimeMode.uptime.rawValue
+        cachedRate = domainRate
+    }
+
+    @inline(__always)
+    mutating func finish(_ r: inout FlowRecord, _ x: RecordExtras) {
+        if timesByRecord {
+            let sysInit = x.sysInitMillis != 0 ? x.sysInitMillis : domainSysInit
+            switch template.startMode {
+            case .uptime: r.startMicros = TemplateDecoder.uptimeMicros(x.startRaw, context, sysInit)
+            case .delta: r.startMicros = Int64(context.exportSeconds) * 1_000_000 &- Int64(truncatingIfNeeded: x.startRaw)
+            default: break
+            }
+            switch template.endMode {
+            case .uptime: r.endMicros = TemplateDecoder.uptimeMicros(x.endRaw, context, sysInit)
+            case .delta: r.endMicros = Int64(context.exportSeconds) * 1_000_000 &- Int64(truncatingIfNeeded: x.endRaw)
+            default: break
+            }
+        }
+        guard rateByRecord else { return }
+        if template.carriesRate, let rate = x.rate {
+            r.samplingRate = rate
+        } else if template.refersToSampler {
+            if !samplerCached || x.samplerID != cachedSampler {
+                samplerCached = true
+                cachedSampler = x.samplerID
+                cachedRate = samplers[x.samplerID] ?? domainRate
+            }
+            r.samplingRate = cachedRate
+        }
     }
 }

@@ -21,23 +21,4 @@ extension RawSpan {
 
     @inline(__always)
     func nfU64(_ offset: Int) -> UInt64 { UInt64(bigEndian: nfLoad(offset)) }
-
-    /// An unsigned integer of `length` (1…8) bytes: reduced-size encoding (RFC 7011 §6.2) of a wider type.
-    @inline(__always)
-    func nfUInt(_ offset: Int, length: Int) -> UInt64 {
-        switch length {
-        case 1: return UInt64(nfU8(offset))
-        case 2: return UInt64(nfU16(offset))
-        case 4: return UInt64(nfU32(offset))
-        case 8: return nfU64(offset)
-        default:
-            var v: UInt64 = 0
-            var i = 0
-            while i < length {
-                v = v << 8 | UInt64(nfU8(offset + i))
-                i += 1
-            }
-            return v
-        }
-    }
 }
