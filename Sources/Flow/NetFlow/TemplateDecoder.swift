@@ -36,7 +36,8 @@ struct SetContext: Sendable {
 
 /// Decodes NetFlow v9 and IPFIX export packets, keeping their templates.
 ///
-/// Not thread-safe (a value type): one decoder per receiving thread, exporters hashed to threads.
+/// Use one decoder per receiving thread, exporters hashed to threads. It is a value type, but copies
+/// share their templates' ages (which only order eviction), so keep one copy in use.
 public struct TemplateDecoder: Sendable {
     /// Bounds on what the decoder keeps. Whatever exceeds them is dropped and counted.
     public struct Limits: Sendable, Equatable {
