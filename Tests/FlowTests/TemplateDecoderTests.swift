@@ -295,10 +295,10 @@ struct TemplateDecoderTests {
         var d = TemplateDecoder()
         let first = set(2, templateRecord(300, smallFields)) + set(300, smallRecord(1))
         #expect(try d.run(ipfixMessage(seconds: 1, sequence: 0, domain: 1, first)).0[0].inIf == 1)
-        let tick = d.domains.values.first!.templates[300]!.learnedTick
+        let age = d.domains.values.first!.templates[300]!.age.value
         // The same layout again: same compiled template, only its age renewed.
         _ = try d.run(ipfixMessage(seconds: 1, sequence: 0, domain: 1, set(2, templateRecord(300, smallFields))))
-        #expect(d.domains.values.first!.templates[300]!.learnedTick > tick && d.templateCount == 1)
+        #expect(d.domains.values.first!.templates[300]!.age.value > age && d.templateCount == 1)
         // Same id, new layout: ports instead of the interface.
         let second = set(2, templateRecord(300, [(8, 4), (12, 4), (7, 2), (11, 2)])) + set(300, record([(1, 4), (2, 4), (53, 2), (5353, 2)]))
         let r = try d.run(ipfixMessage(seconds: 1, sequence: 0, domain: 1, second)).0[0]

@@ -133,6 +133,25 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(sum)
     }
 
+    // Exporters resend templates every few packets or minutes: a resent, unchanged template must not
+    // allocate either (it is compared with the cached one and only its age renewed).
+    Benchmark("IPFIX template refresh + decode (24 records/packet)") { benchmark in
+        var decoder = TemplateDecoder()
+        var d = Writer()
+        d.set(2, template(300, ipfixFields))
+        d.set(300, records(ipfixFields, ipfixRecords))
+        let packet = ipfixHeader(d.bytes)
+        _ = try! decoder.decode(packet.span.bytes, exporter: exporter, receivedMicros: 0) { _ in }
+        var sum: UInt64 = 0
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let info = try! decoder.decode(packet.span.bytes, exporter: exporter, receivedMicros: 1) { sum &+= $0.bytes }
+            precondition(info.records == ipfixRecords && info.templates == 1)
+        }
+        benchmark.stopMeasurement()
+        blackHole(sum)
+    }
+
     Benchmark("IPFIX decode (24 records/packet)") { benchmark in
         var decoder = TemplateDecoder()
         var t = Writer()

@@ -1,6 +1,23 @@
 // A NetFlow v9 / IPFIX template compiled once when it arrives into a list of field operations (offset,
 // length, what to do), so decoding a data record is one loop over those with no lookups.
 
+import Synchronization
+
+/// When a template or domain was last learned, refreshed or used, in decoder ticks, for eviction. A
+/// reference, so renewing it changes nothing inside the decoder's dictionaries: their modify accessors
+/// allocate coroutine frames (and copy storage a temporary still holds), and neither a template refresh
+/// nor a data set may allocate. Relaxed atomics keep it Sendable at the cost of a plain store.
+final class Age: Sendable {
+    private let tick: Atomic<UInt64>
+
+    init(_ t: UInt64) { tick = Atomic(t) }
+
+    var value: UInt64 { tick.load(ordering: .relaxed) }
+
+    @inline(__always)
+    func renew(_ t: UInt64) { tick.store(t, ordering: .relaxed) }
+}
+
 /// One field of a template as the exporter sent it. `enterprise` is the IPFIX private enterprise number
 /// (0 for IANA elements and always for v9); elements are kept by (enterprise, id) even when unmapped.
 struct TemplateField: Equatable, Sendable {
@@ -163,8 +180,8 @@ struct CompiledTemplate: Sendable {
     var refersToSampler: Bool
     /// The template carries a sampling interval itself.
     var carriesRate: Bool
-    /// When it was learned or last refreshed (the decoder's template tick), for eviction.
-    var learnedTick: UInt64
+    /// When it was last learned, refreshed or used.
+    let age = Age(0)
     /// The fast path for fixed-length data templates (see FixedLayout); nil for the rest.
     var layout: FixedLayout?
 
@@ -238,7 +255,6 @@ struct CompiledTemplate: Sendable {
         self.refersToSampler = chosen[Target.samplerID.rawValue] >= 0
         self.carriesRate = [Target.samplingInterval, .samplerRandomInterval, .packetInterval, .samplingPopulation]
             .contains { chosen[$0.rawValue] >= 0 }
-        self.learnedTick = 0
         self.layout = variable || isOptions ? nil : FixedLayout(ops)
     }
 

@@ -18,8 +18,8 @@ struct DomainState: Sendable {
     var domainRate: UInt32 = 0
     /// systemInitTimeMilliseconds from options data (IPFIX uptime-relative times); 0 when unknown.
     var sysInitMillis: UInt64 = 0
-    /// The template tick when a template or options record last changed this domain, for eviction.
-    var touched: UInt64 = 0
+    /// When a template of this domain was last learned, refreshed or used.
+    let age = Age(0)
 }
 
 /// The packet header values a data set needs, kept with a held set so it decodes as it would have.
@@ -36,7 +36,8 @@ struct SetContext: Sendable {
 
 /// Decodes NetFlow v9 and IPFIX export packets, keeping their templates.
 ///
-/// Not thread-safe (a value type): one decoder per receiving thread, exporters hashed to threads.
+/// Use one decoder per receiving thread, exporters hashed to threads. It is a value type, but copies
+/// share their templates' ages (which only order eviction), so keep one copy in use.
 public struct TemplateDecoder: Sendable {
     /// Bounds on what the decoder keeps. Whatever exceeds them is dropped and counted.
     public struct Limits: Sendable, Equatable {
@@ -77,7 +78,7 @@ public struct TemplateDecoder: Sendable {
     var domains: [DomainKey: DomainState] = [:]
     /// Templates held across all domains.
     public private(set) var templateCount = 0
-    /// Increments with every template learned or refreshed: the age of templates and domains.
+    /// Increments with every packet and every template learned: the clock of template and domain ages.
     var tick: UInt64 = 0
     var pending = PendingSets()
     /// Fields of the template record being read, reused so a refresh that changes nothing allocates nothing.
@@ -157,6 +158,7 @@ public struct TemplateDecoder: Sendable {
             exporter: exporter, domain: info.domain, ipfix: ipfix, exportSeconds: info.exportSeconds,
             sysUptime: info.sysUptimeMillis, receivedMicros: receivedMicros, rateOverride: 0)
         if let override = samplingOverride, let rate = override(exporter, info.domain) { ctx.rateOverride = max(rate, 1) }
+        tick &+= 1
         if !pending.sets.isEmpty {
             info.templateMisses += pending.expire(now: receivedMicros, maxAge: limits.maxPendingAgeMicros)
         }
@@ -331,14 +333,12 @@ public struct TemplateDecoder: Sendable {
     ) {
         tick &+= 1
         if isOptions { info.optionsTemplates += 1 } else { info.templates += 1 }
-        if let old = domains[key]?.templates[id], old.isOptions == isOptions, Int(old.scopeCount) == scopeCount,
-            old.fields == scratch
-        {
-            domains[key]?.templates[id]?.learnedTick = tick
-            domains[key]?.touched = tick
+        if let ages = unchangedTemplate(key, id, scopeCount: scopeCount, isOptions: isOptions) {
+            ages.template.renew(tick)
+            ages.domain.renew(tick)
             return
         }
-        var t: CompiledTemplate
+        let t: CompiledTemplate
         do {
             t = try CompiledTemplate(
                 id: id, fields: scratch, scopeCount: scopeCount, isOptions: isOptions, ipfix: ctx.ipfix,
@@ -349,9 +349,18 @@ public struct TemplateDecoder: Sendable {
             removeTemplate(key, id)
             return
         }
-        t.learnedTick = tick
+        t.age.renew(tick)
         insert(key, t, &info.errors)
         if !pending.sets.isEmpty { release(key, id, &info, emit) }
+    }
+
+    /// The ages of the template cached under `id` when `scratch` describes it unchanged. A function of its
+    /// own so the temporaries of the lookup are gone before the caller changes anything.
+    func unchangedTemplate(_ key: DomainKey, _ id: UInt16, scopeCount: Int, isOptions: Bool) -> (template: Age, domain: Age)? {
+        guard let d = domains[key], let old = d.templates[id], old.isOptions == isOptions,
+            Int(old.scopeCount) == scopeCount, old.fields == scratch
+        else { return nil }
+        return (old.age, d.age)
     }
 
     /// Adds or replaces a template, evicting to stay within the limits.
@@ -373,7 +382,7 @@ public struct TemplateDecoder: Sendable {
             templateCount += 1
         }
         domains[key]?.templates[t.id] = t
-        domains[key]?.touched = tick
+        domains[key]?.age.renew(tick)
     }
 
     @discardableResult
@@ -385,7 +394,7 @@ public struct TemplateDecoder: Sendable {
 
     mutating func evictOldestTemplate(in key: DomainKey, _ errors: inout FlowErrorCounts) {
         guard let templates = domains[key]?.templates,
-            let oldest = templates.min(by: { $0.value.learnedTick < $1.value.learnedTick })
+            let oldest = templates.min(by: { $0.value.age.value < $1.value.age.value })
         else { return }
         removeTemplate(key, oldest.key)
         errors.templateEvictions += 1
@@ -398,9 +407,9 @@ public struct TemplateDecoder: Sendable {
     ) -> Bool {
         var victim: DomainKey?
         var oldest = UInt64.max
-        for (k, d) in domains where k != key && d.touched <= oldest && (!withTemplates || !d.templates.isEmpty) {
+        for (k, d) in domains where k != key && d.age.value <= oldest && (!withTemplates || !d.templates.isEmpty) {
             victim = k
-            oldest = d.touched
+            oldest = d.age.value
         }
         guard let v = victim, let d = domains.removeValue(forKey: v) else { return false }
         templateCount -= d.templates.count
@@ -450,7 +459,10 @@ public struct TemplateDecoder: Sendable {
         _ info: inout PacketInfo, _ emit: (FlowRecord) -> Void
     ) {
         precondition(from >= 8, "records must not start in the first 8 bytes")
-        var finish = RecordFinisher(t, ctx, domains[key])
+        let domain = domains[key]
+        t.age.renew(tick)
+        domain?.age.renew(tick)
+        var finish = RecordFinisher(t, ctx, domain)
         var p = from
         var n = 0
         let minLength = t.minLength
@@ -518,17 +530,21 @@ public struct TemplateDecoder: Sendable {
                 p += t.minLength
             }
             n += 1
+            // Written only when they change: options data repeats every minute or so, and writing
+            // through the dictionaries allocates.
             if let rate = x.rate {
                 if t.refersToSampler {
-                    let known = domains[key]?.samplers[x.samplerID] != nil
-                    if known || (domains[key]?.samplers.count ?? 0) < limits.maxSamplersPerDomain {
+                    let known = domains[key]?.samplers[x.samplerID]
+                    if known != rate, known != nil || (domains[key]?.samplers.count ?? 0) < limits.maxSamplersPerDomain {
                         domains[key]?.samplers[x.samplerID] = rate
                     }
-                } else {
+                } else if domains[key]?.domainRate != rate {
                     domains[key]?.domainRate = rate
                 }
             }
-            if x.sysInitMillis != 0 { domains[key]?.sysInitMillis = x.sysInitMillis }
+            if x.sysInitMillis != 0, domains[key]?.sysInitMillis != x.sysInitMillis {
+                domains[key]?.sysInitMillis = x.sysInitMillis
+            }
         }
         info.optionsRecords += n
         info.dataRecords += n

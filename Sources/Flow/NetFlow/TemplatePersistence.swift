@@ -115,9 +115,9 @@ extension TemplateDecoder {
         var count = 0
         var errors = FlowErrorCounts()
         for (key, state) in loaded {
-            for (_, var t) in state.templates.sorted(by: { $0.key < $1.key }) {
+            for (_, t) in state.templates.sorted(by: { $0.key < $1.key }) {
                 tick &+= 1
-                t.learnedTick = tick
+                t.age.renew(tick)
                 insert(key, t, &errors)
                 count += 1
             }
