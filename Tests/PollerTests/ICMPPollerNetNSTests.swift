@@ -111,12 +111,17 @@ struct ICMPPollerNetNSTests {
 
     @Test("an unreachable neighbour's errors are counted against its probes")
     func unreachableIsCounted() throws {
-        // 198.18.x.3 is on the namespace's /30 link but no host has it: the kernel's ARP resolution
-        // fails and it answers our probes with host unreachable (ICMP type 3 code 1), after ~3 s.
+        // The network address of the namespace's own /30 (no host has it), routed into the namespace by a
+        // /32, where a route marks it unreachable: the namespace answers our probe with host unreachable
+        // (ICMP type 3 code 1). The probe never leaves the veth pair the test made.
         let ns = try NetNS.create(tag: "unreach")
         defer { ns.destroy() }
         let parts = ns.hostV4.split(separator: ".")
-        let absent = try #require(IPAddress("\(parts[0]).\(parts[1]).\(parts[2]).3"))
+        let network = "\(parts[0]).\(parts[1]).\(parts[2]).\(Int(parts[3])! & ~3)"
+        #expect(try TestDB.run("/usr/sbin/ip", ["route", "add", network + "/32", "via", ns.hostV4, "dev", ns.interface]).status == 0)
+        #expect(try ns.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"]).status == 0)
+        #expect(try ns.run(["ip", "route", "add", "unreachable", network + "/32"]).status == 0)
+        let absent = try #require(IPAddress(network))
         let c = Collected()
         let p = try Self.poller(c)
         p.start()
