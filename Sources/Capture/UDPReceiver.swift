@@ -206,7 +206,7 @@ public final class UDPReceiver: Sendable {
                     break
                 }
                 if n == 0 { break }
-                let now = wallMicros()
+                let now = unixMicrosNow()
                 var bytes = 0, truncated = 0
                 for i in 0..<n {
                     if batch.truncated(i) { truncated += 1 }
@@ -228,12 +228,4 @@ public final class UDPReceiver: Sendable {
             }
         }
     }
-}
-
-/// The wall clock in microseconds since the Unix epoch.
-@inline(__always)
-func wallMicros() -> Int64 {
-    var ts = timespec()
-    unsafe clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
 }

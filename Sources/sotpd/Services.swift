@@ -1,5 +1,6 @@
 // The long-running parts of `sotpd run`, as swift-service-lifecycle services. The group stops them in
 // reverse order on SIGTERM/SIGINT, so producers stop before the sink flushes.
+import Capture
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -68,11 +69,4 @@ struct StatsService: Service {
             }
         }
     }
-}
-
-/// The wall clock in microseconds since the Unix epoch.
-func unixMicrosNow() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
 }

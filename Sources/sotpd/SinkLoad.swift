@@ -1,6 +1,7 @@
 // `sotpd sink-load`: pushes synthetic flow-like rows through the real sink, for capacity benchmarks
 // (how many rows a second this box stores) and for the shutdown test (SIGTERM mid-load loses nothing).
 import ArgumentParser
+import Capture
 import Foundation
 import Logging
 import ServiceLifecycle

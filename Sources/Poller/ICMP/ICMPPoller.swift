@@ -99,7 +99,7 @@ public final class ICMPPoller: Sendable {
     }
 
     /// Probes each target for one cycle, starting now, at `ratePerSecond` new targets a second (0: all
-    /// at once); each reports through `onResult` and is then forgotten. For discovery and `sotpd ping`.
+    /// at once); each reports through `onResult` once. For discovery and `sotpd ping`.
     @discardableResult
     public func sweep(_ targets: [ICMPTarget], ratePerSecond: Int) -> [(ICMPTarget, String)] {
         var refused: [(ICMPTarget, String)] = []
@@ -115,20 +115,11 @@ public final class ICMPPoller: Sendable {
                 let (slot, gen) = c.allocate()
                 let at = ratePerSecond > 0 ? now + Int64(i) * 1_000_000_000 / Int64(ratePerSecond) : now
                 commands.append(.add(slot: slot, generation: gen, target: t, firstAt: at, oneShot: true))
-                c.oneShotSlots.append((slot, gen))
                 i += 1
             }
         }
         engine.submit(commands)
         return refused
-    }
-
-    /// Frees the slots of finished sweeps (call after their results are in).
-    public func forgetSweeps() {
-        control.withLock { c in
-            for (slot, _) in c.oneShotSlots { c.release(slot) }
-            c.oneShotSlots.removeAll()
-        }
     }
 
     /// Why the sender's real-time priority could not be set, if it could not (the poller runs anyway).
@@ -152,7 +143,7 @@ private struct Key: Hashable {
 }
 
 /// Slot allocation, on the caller's side. `byKey` holds the scheduled targets; a sweep's slots are
-/// kept in `oneShotSlots` until `forgetSweeps`.
+/// not reused (a poller runs one sweep, as `sotpd ping` and `sotpd discover` do, or a schedule).
 private struct Control {
     struct Entry {
         var slot: Int32
@@ -163,7 +154,6 @@ private struct Control {
     var free: [Int32] = []
     var nextSlot: Int32 = 0
     var nextGeneration: UInt32 = 1
-    var oneShotSlots: [(Int32, UInt32)] = []
 
     mutating func allocate() -> (Int32, UInt32) {
         let gen = nextGeneration
@@ -175,18 +165,6 @@ private struct Control {
     }
 
     mutating func release(_ slot: Int32) { free.append(slot) }
-}
-
-func monotonicNanos() -> Int64 {
-    var ts = timespec()
-    unsafe clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-}
-
-func realtimeNanos() -> Int64 {
-    var ts = timespec()
-    unsafe clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }
 
 extension Duration {

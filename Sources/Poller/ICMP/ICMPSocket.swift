@@ -84,16 +84,6 @@ final class ICMPSocket: Sendable {
 
     deinit { close(fd) }
 
-    /// Sets the default TOS / traffic class for packets without a per-packet one.
-    func setTOS(_ tos: UInt8) {
-        var v = Int32(tos)
-        if v6 {
-            _ = unsafe setsockopt(fd, Int32(IPPROTO_IPV6), Int32(SOTP_IPV6_TCLASS), &v, socklen_t(MemoryLayout<Int32>.size))
-        } else {
-            _ = unsafe setsockopt(fd, Int32(IPPROTO_IP), IP_TOS, &v, socklen_t(MemoryLayout<Int32>.size))
-        }
-    }
-
     static var pingGroupRange: String {
         guard let f = unsafe fopen("/proc/sys/net/ipv4/ping_group_range", "r") else { return "unreadable" }
         defer { unsafe fclose(f) }
