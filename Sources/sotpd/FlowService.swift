@@ -106,14 +106,12 @@ final class FlowWorker: @unchecked Sendable {
             count(ExporterID(address: exporter, domain: 0, source: 0), records: 0, now: receivedMicros) { $0.error("truncated") }
             return
         }
-        let b0 = unsafe bytes.unsafeLoad(fromByteOffset: 0, as: UInt8.self)
-        let b1 = unsafe bytes.unsafeLoad(fromByteOffset: 1, as: UInt8.self)
-        let version = UInt16(b0) << 8 | UInt16(b1)
-        if version == 0 {
+        switch FlowDecoder.detect(bytes) {
+        case .sflow5:
             decodeSFlow(bytes, exporter: exporter, receivedMicros: receivedMicros)
-        } else if version == 5 || version == 9 || version == 10 {
-            decodeNetFlow(bytes, exporter: exporter, receivedMicros: receivedMicros, version: version)
-        } else {
+        case .some(let source):
+            decodeNetFlow(bytes, exporter: exporter, receivedMicros: receivedMicros, version: UInt16(source.rawValue))
+        case nil:
             count(ExporterID(address: exporter, domain: 0, source: 0), records: 0, now: receivedMicros) {
                 $0.error("unknown_version")
             }
@@ -177,11 +175,17 @@ final class FlowWorker: @unchecked Sendable {
     @inline(__always)
     private func count(_ id: ExporterID, records: Int, now: Int64, _ update: (inout ExporterHealth) -> Void) {
         health.withLock { all in
-            all[id, default: ExporterHealth()].packets += 1
-            all[id]!.records += records
-            all[id]!.lastSeenMicros = now
-            update(&all[id]!)
+            // One hash lookup per packet: the entry is modified in place.
+            Self.bump(&all[id, default: ExporterHealth()], records: records, now: now, update)
         }
+    }
+
+    @inline(__always)
+    private static func bump(_ h: inout ExporterHealth, records: Int, now: Int64, _ update: (inout ExporterHealth) -> Void) {
+        h.packets += 1
+        h.records += records
+        h.lastSeenMicros = now
+        update(&h)
     }
 }
 
