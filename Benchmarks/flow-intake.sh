@@ -8,22 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-200000}
 SECONDS_=${2:-60}
-export PATH=/opt/swift/usr/bin:$PATH
-export SOTP_TSDB_INSTANCE=bench-flow SOTP_TSDB_PORT=${SOTP_TSDB_PORT:-55491}
-swift build -c release --product sotpd 2>&1 | grep -E "error|warning:" >&2 || true
-sotpd=$PWD/.build/release/sotpd
-work=$(mktemp -d)
+source Benchmarks/daemon-bench.sh
+bench_start bench-flow 55491
 gcc -O2 -o "$work/flowgen" Benchmarks/flowgen/flowgen.c
-pid=
-cleanup() {
-    [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-    scripts/tsdb destroy >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-scripts/tsdb destroy >/dev/null 2>&1 || true
-scripts/tsdb start >/dev/null
-psql() { scripts/tsdb psql -qAt "$@"; }
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$work/sotpd.toml" <<TOML
 [database]

@@ -11,21 +11,8 @@ TARGETS=${1:-1000000}
 CYCLES=${2:-3}
 INTERVAL=${3:-30}
 ((TARGETS >= 1 && TARGETS <= 16000000)) || { echo "TARGETS must be 1…16000000 (127.0.0.1 onwards)" >&2; exit 2; }
-export PATH=/opt/swift/usr/bin:$PATH
-export SOTP_TSDB_INSTANCE=bench-icmp SOTP_TSDB_PORT=${SOTP_TSDB_PORT:-55490}
-swift build -c release --product sotpd 2>&1 | grep -E "error|warning:" >&2 || true
-sotpd=$PWD/.build/release/sotpd
-work=$(mktemp -d)
-pid=
-cleanup() {
-    [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-    scripts/tsdb destroy >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-scripts/tsdb destroy >/dev/null 2>&1 || true
-scripts/tsdb start >/dev/null
-psql() { scripts/tsdb psql -qAt "$@"; }
+source Benchmarks/daemon-bench.sh
+bench_start bench-icmp 55490
 cat >"$work/sotpd.toml" <<TOML
 [database]
 url = "$(scripts/tsdb url)"
