@@ -119,6 +119,15 @@ final class BatchQueue: @unchecked Sendable {
         }
     }
 
+    /// A batch routed to the spool was dropped before it was written: releases its reservation.
+    func cancelSpool(reserved: Int) {
+        locked {
+            spoolBytes -= reserved
+            transit -= 1
+            cond.broadcast()
+        }
+    }
+
     /// The oldest memory batch, moved to the spool's account, while the spool has room.
     func takeMemoryForSpool(spoolLimit: Int) -> Batch? {
         locked {

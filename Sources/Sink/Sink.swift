@@ -68,8 +68,11 @@ public final class Sink: Sendable {
     let logger: Logger
     let limiter = LogLimiter()
     let tables = Mutex<[String: SinkTable]>([:])
+    /// Every handle, shared (`table`) and private (`producer`), for the flusher and shutdown.
+    let handles = Mutex<[SinkTable]>([])
+    /// Sealed batches assigned to the spool, waiting for the spooler thread to write them.
+    let toSpool = SpoolHandoff()
     let closed = Atomic<Bool>(false)
-    let producers = Atomic<Int>(0)
     let started = Atomic<Bool>(false)
 
     /// Opens the spool (creating its directory) and indexes what an earlier run left in it. Writers start
@@ -107,11 +110,28 @@ public final class Sink: Sendable {
                 precondition(existing.spec == spec, "table \(spec.name) registered with two different column lists")
                 return existing
             }
-            // Room for a full batch up front: the buffer then never grows while rows are appended.
-            let handle = SinkTable(spec: spec, capacity: settings.batchBytes + (64 << 10))
+            let handle = makeHandle(spec)
             t[spec.name] = handle
             return handle
         }
+    }
+
+    /// A handle of its own for one producer thread (a flow receive thread): its rows go to the same
+    /// table, but into a batch no other thread appends to, so producers never contend on a lock.
+    public func producer(_ spec: TableSpec) -> SinkTable {
+        tables.withLock { t in
+            if let existing = t[spec.name] {
+                precondition(existing.spec == spec, "table \(spec.name) registered with two different column lists")
+            }
+        }
+        return makeHandle(spec)
+    }
+
+    private func makeHandle(_ spec: TableSpec) -> SinkTable {
+        // Room for a full batch up front: the buffer then never grows while rows are appended.
+        let handle = SinkTable(spec: spec, capacity: settings.batchBytes + (64 << 10))
+        handles.withLock { $0.append(handle) }
+        return handle
     }
 
     /// Starts the writer threads and the age flusher.
@@ -127,24 +147,27 @@ public final class Sink: Sendable {
         f.name = "sotp-sink-flush"
         queue.writerStarted()
         f.start()
+        let s = Thread { [self] in self.spoolerLoop() }
+        s.name = "sotp-sink-spool"
+        queue.writerStarted()
+        s.start()
     }
 
     // MARK: producers
 
     /// Appends one row: `encode` writes exactly one field per column of the table, in order.
-    /// Never blocks on the database; a full batch is sealed on the calling thread.
+    /// Never blocks on the database or the disk: a full batch is sealed on the calling thread into
+    /// memory, or handed to the spooler thread.
     @discardableResult
     public func append(_ table: SinkTable, _ encode: (inout CopyBuffer) -> Void) -> AppendResult {
-        // Counted in before `closed` is read, so shutdown can wait until no append is past that check:
-        // after that, no row can slip into a batch that shutdown has already sealed.
-        producers.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        defer { producers.wrappingSubtract(1, ordering: .releasing) }
-        if closed.load(ordering: .sequentiallyConsistent) {
-            stats.add(stats.rowsRejectedClosed, 1)
-            return .closed
-        }
         let rows = settings.batchRows, bytes = settings.batchBytes
-        let sealed: Sealed? = table.open.withLock { open in
+        return table.open.withLock { open in
+            // Read under the handle's lock: shutdown sets `closed` and then seals every handle under
+            // its lock, so a row either made it into a batch shutdown seals, or is refused here.
+            if closed.load(ordering: .relaxed) {
+                stats.add(stats.rowsRejectedClosed, 1)
+                return .closed
+            }
             if open.buffer.rowCount == 0 { open.openedAt = .now }
             open.buffer.beginRow(fields: table.columnCount)
             encode(&open.buffer)
@@ -152,12 +175,10 @@ public final class Sink: Sendable {
                 open.buffer.fieldsInRow == table.columnCount,
                 "\(table.spec.name): row has \(open.buffer.fieldsInRow) fields, table has \(table.columnCount)")
             if open.buffer.rowCount >= rows || open.buffer.count >= bytes {
-                return takeOpen(&open)
+                seal(table, takeOpen(&open))
             }
-            return nil
+            return .accepted
         }
-        if let sealed { seal(table, sealed) }
-        return .accepted
     }
 
     /// True while sealed batches use more than 3/4 of the memory budget: producers that can wait
@@ -199,7 +220,12 @@ public final class Sink: Sendable {
         case .memory:
             break
         case .spool(let b):
-            spoolBatch(b)
+            // Written by the spooler thread: a producer (a UDP receive thread) must not wait for the
+            // disk. What waits for it is bounded; past that the batch is dropped and counted.
+            if !toSpool.push(b, limit: settings.memoryBytes / 4) {
+                queue.cancelSpool(reserved: b.tuples.count)
+                drop(b, reason: "the spool cannot be written as fast as batches arrive")
+            }
         case .drop(let b):
             drop(b, reason: "memory and spool are full")
         }
@@ -226,6 +252,19 @@ public final class Sink: Sendable {
         limiter.log(logger, .error, "drop", "dropped \(b.rows) rows for \(b.table): \(reason)")
     }
 
+    // MARK: spooler
+
+    private func spoolerLoop() {
+        defer { queue.writerExited() }
+        while true {
+            if let b = toSpool.pop(wait: .milliseconds(100)) {
+                spoolBatch(b)
+            } else if queue.isStopping && toSpool.isEmpty {
+                return
+            }
+        }
+    }
+
     // MARK: flusher
 
     private func flusherLoop() {
@@ -241,13 +280,11 @@ public final class Sink: Sendable {
     /// Seals every open batch whose first row is older than `age` (all of them for `.zero`).
     func flushOld(olderThan age: Duration) {
         let now = ContinuousClock.now
-        let handles = tables.withLock { Array($0.values) }
-        for t in handles {
-            let sealed: Sealed? = t.open.withLock { open in
-                guard let at = open.openedAt, open.buffer.rowCount > 0, now - at >= age else { return nil }
-                return takeOpen(&open)
+        for t in handles.withLock({ $0 }) {
+            t.open.withLock { open in
+                guard let at = open.openedAt, open.buffer.rowCount > 0, now - at >= age else { return }
+                seal(t, takeOpen(&open))
             }
-            if let sealed { seal(t, sealed) }
         }
     }
 
@@ -360,8 +397,8 @@ public final class Sink: Sendable {
     /// next start. Blocks the calling thread.
     public func shutdown(timeout: Duration) {
         closed.store(true, ordering: .sequentiallyConsistent)
-        // Appends that passed the closed check before it was set finish (and seal) first.
-        while producers.load(ordering: .sequentiallyConsistent) > 0 { Thread.sleep(forTimeInterval: 0.001) }
+        // Each handle's lock orders this with the appends: the ones before are sealed here, the ones
+        // after see `closed`.
         flushOld(olderThan: .zero)
         let deadline = ContinuousClock.now + timeout
         queue.stop(deadline: deadline)
@@ -399,6 +436,47 @@ public final class Sink: Sendable {
     public func drain(timeout: Duration) -> Bool {
         flushOld(olderThan: .zero)
         return queue.waitEmpty(until: ContinuousClock.now + timeout)
+    }
+}
+
+/// Batches on their way to the spool file, from the thread that sealed them to the spooler thread.
+final class SpoolHandoff: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var items: [Batch] = []
+    private var head = 0
+    private var bytes = 0
+
+    /// Queues `b` unless `limit` bytes are already waiting (false: the caller drops it).
+    func push(_ b: Batch, limit: Int) -> Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        guard bytes == 0 || bytes + b.tuples.count <= limit else { return false }
+        items.append(b)
+        bytes += b.tuples.count
+        cond.signal()
+        return true
+    }
+
+    /// The oldest waiting batch, waiting up to `wait` for one.
+    func pop(wait: Duration) -> Batch? {
+        cond.lock()
+        defer { cond.unlock() }
+        if head == items.count { _ = cond.wait(until: Date(timeIntervalSinceNow: wait.seconds)) }
+        guard head < items.count else { return nil }
+        let b = items[head]
+        head += 1
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        bytes -= b.tuples.count
+        return b
+    }
+
+    var isEmpty: Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        return head == items.count
     }
 }
 
