@@ -76,6 +76,10 @@ public struct UDPReceiverError: Error, CustomStringConvertible, Sendable {
 /// (0..<sockets) for every datagram, with the bytes valid only during the call.
 public final class UDPReceiver: Sendable {
     public typealias Handler = @Sendable (_ thread: Int, _ bytes: RawSpan, _ from: PeerAddress, _ receivedMicros: Int64) -> Void
+    /// Runs on receive thread `thread` when its socket is drained, and at least every 100 ms while it
+    /// is idle or every 64 batches while it is busy: for work that belongs to that thread (flushing
+    /// what it aggregated, handing out its state) and must happen even when no datagram arrives.
+    public typealias Housekeeping = @Sendable (_ thread: Int, _ nowMicros: Int64) -> Void
 
     public let stats = UDPReceiverStats()
     /// The port bound (the chosen one when the options asked for 0).
@@ -88,14 +92,16 @@ public final class UDPReceiver: Sendable {
     private let fds: [Int32]
     private let options: UDPReceiverOptions
     private let handler: Handler
+    private let housekeeping: Housekeeping?
     private let stopping = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
     private let done = DispatchGroup()
 
-    public init(options: UDPReceiverOptions, handler: @escaping Handler) throws(UDPReceiverError) {
+    public init(options: UDPReceiverOptions, housekeeping: Housekeeping? = nil, handler: @escaping Handler) throws(UDPReceiverError) {
         precondition(options.sockets >= 1 && options.batchSize >= 1)
         self.options = options
         self.handler = handler
+        self.housekeeping = housekeeping
         var v4 = in_addr(), v6 = in6_addr()
         let family: Int32
         if unsafe inet_pton(AF_INET, options.bindAddress, &v4) == 1 {
@@ -197,7 +203,10 @@ public final class UDPReceiver: Sendable {
         var lastOverflow: UInt32 = 0
         while !stopping.load(ordering: .acquiring) {
             _ = unsafe poll(&pfd, 1, 100)
+            var batches = 0
             while true {
+                batches += 1
+                if batches % 64 == 0 { housekeeping?(thread, unixMicrosNow()) }
                 let n: Int
                 do {
                     n = try batch.receive(fd)
@@ -226,6 +235,7 @@ public final class UDPReceiver: Sendable {
                 if truncated > 0 { stats.truncated.wrappingAdd(truncated, ordering: .relaxed) }
                 if n < batch.count { break }
             }
+            housekeeping?(thread, unixMicrosNow())
         }
     }
 }
