@@ -37,7 +37,7 @@ enum ConfigKind: Equatable {
 
 /// What a string key's value, or each entry of a list key, must look like beyond being a string.
 enum StringFormat: Equatable {
-    case ipv4OrEmpty, ipv6OrEmpty, cidr, address, addressRate
+    case ipv4OrEmpty, ipv6OrEmpty, cidr, address, addressRate, cpuList
 
     var expected: String {
         switch self {
@@ -46,6 +46,7 @@ enum StringFormat: Equatable {
         case .cidr: "a CIDR prefix with its host bits zero (\"192.0.2.0/24\", \"2001:db8::/32\")"
         case .address: "an IPv4 or IPv6 address (\"::\" for every address of both)"
         case .addressRate: "ADDRESS=RATE, an exporter address and its 1-in-N sampling rate (\"192.0.2.1=1000\")"
+        case .cpuList: "CPU numbers 0…1023 and ranges, comma-separated (\"0,1\", \"2-5\"), or \"\" for none"
         }
     }
 
@@ -56,6 +57,7 @@ enum StringFormat: Equatable {
         case .cidr: IPPrefix(s) != nil
         case .address: IPAddress(s) != nil
         case .addressRate: parseAddressRate(s) != nil
+        case .cpuList: parseCPUList(s) != nil
         }
     }
 }
@@ -174,6 +176,9 @@ let configKeys: [ConfigKey] = [
           doc: "per-exporter sampling rates that win over what the exporter reports (ADDRESS=RATE)", format: .addressRate),
     .init(path: "flow.state_dir", kind: .string, defaultValue: .string("/var/lib/sotp/flow"),
           doc: "where NetFlow v9/IPFIX templates are saved (every minute and at stop) and loaded at start; \"\": not kept"),
+    .init(path: "flow.cpus", kind: .string, defaultValue: .string(""),
+          doc: "CPUs the receive threads are pinned to: thread i of a port on the i-th (round robin); \"\": not pinned",
+          format: .cpuList),
     .init(path: "flow.receive_buffer_bytes", kind: .int((64 << 10)...(1 << 30)), defaultValue: .int(32 << 20),
           doc: "SO_RCVBUF per socket; a warning names net.core.rmem_max when the kernel grants less"),
 ]
@@ -301,6 +306,9 @@ struct Config {
     }
 
     /// The flow listeners: one per non-zero port, duplicates merged.
+    /// flow.cpus as CPU numbers, in the order given.
+    var flowCPUs: [Int] { parseCPUList(string("flow.cpus")) ?? [] }
+
     var flowListeners: [UInt16] {
         var seen = Set<Int>()
         return ["flow.netflow_port", "flow.ipfix_port", "flow.sflow_port"].map { int($0) }
@@ -644,4 +652,17 @@ func parseAddressRate(_ s: String) -> (IPAddress, UInt32)? {
           let r = UInt32(parts[1].trimmingCharacters(in: .whitespaces)), r >= 1, r <= UInt32(Int32.max)
     else { return nil }
     return (a, r)
+}
+
+/// "0,2-3" → [0, 2, 3]; "" → []; nil for anything else (numbers outside 0…1023, reversed ranges).
+func parseCPUList(_ s: String) -> [Int]? {
+    let text = s.filter { $0 != " " }
+    if text.isEmpty { return [] }
+    var out: [Int] = []
+    for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+        let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count <= 2, let lo = Int(bounds[0]), let hi = Int(bounds.last!), 0 <= lo, lo <= hi, hi <= 1023 else { return nil }
+        out += Array(lo...hi)
+    }
+    return out
 }

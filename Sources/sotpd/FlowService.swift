@@ -57,29 +57,54 @@ func errorKind(_ e: FlowDecodeError) -> String {
     }
 }
 
-/// One receive thread's decoders and counters. Used by its thread only, except `health`, which the
-/// stats writer reads under its lock. Sequence numbers are tracked per thread: the kernel's SO_REUSEPORT
-/// hash keeps an exporter's (address, port) on one socket, so its packets meet one tracker (an exporter
-/// that restarts on a new port may move, and starts a fresh expectation there).
+/// Every exporter's health, shared by the receive threads of all ports: one lock per datagram (not per
+/// record). Sequence numbers are tracked per exporter here, not per thread, so an exporter that restarts
+/// on a new source port (which the kernel's SO_REUSEPORT hash may move to another thread) keeps its
+/// expectation.
+final class ExporterHealthTable: Sendable {
+    let entries = Mutex<[ExporterID: ExporterHealth]>([:])
+
+    @inline(__always)
+    func count(_ id: ExporterID, records: Int, now: Int64, _ update: (inout ExporterHealth) -> Void) {
+        entries.withLock { all in
+            // One hash lookup per packet: the entry is modified in place.
+            Self.bump(&all[id, default: ExporterHealth()], records: records, now: now, update)
+        }
+    }
+
+    @inline(__always)
+    private static func bump(_ h: inout ExporterHealth, records: Int, now: Int64, _ update: (inout ExporterHealth) -> Void) {
+        h.packets += 1
+        h.records += records
+        h.lastSeenMicros = now
+        update(&h)
+    }
+
+    func snapshot() -> [ExporterID: ExporterHealth] { entries.withLock { $0 } }
+}
+
+/// One receive thread's decoders and its own sink handles (no lock shared with another thread on the
+/// per-record path). Used by its thread only, except `savedState`, which the service reads under its lock.
 final class FlowWorker: @unchecked Sendable {
     let sink: Sink
     let flows: SinkTable
     let counters: SinkTable
+    let health: ExporterHealthTable
     var sflow = SFlowDecoder()
     var netflow = FlowDecoder()
-    let health = Mutex<[ExporterID: ExporterHealth]>([:])
     /// Set by the service to ask the receive thread for a copy of its template state, which it leaves in
-    /// `savedState` with its next packet (the decoder belongs to that thread alone).
+    /// `savedState` at its next housekeeping (the decoder belongs to that thread alone).
     let snapshotRequested = Atomic<Bool>(false)
     let savedState = Mutex<[UInt8]?>(nil)
 
     /// flow.sampling_override: exporter → the rate to store whatever the exporter reports.
     let overrides: [FlowIP: UInt32]
 
-    init(sink: Sink, flows: SinkTable, counters: SinkTable, overrides: [FlowIP: UInt32]) {
+    init(sink: Sink, health: ExporterHealthTable, overrides: [FlowIP: UInt32]) {
         self.sink = sink
-        self.flows = flows
-        self.counters = counters
+        self.flows = sink.producer(FlowTables.flows)
+        self.counters = sink.producer(FlowTables.interfaceCounters)
+        self.health = health
         self.overrides = overrides
     }
 
@@ -95,12 +120,16 @@ final class FlowWorker: @unchecked Sendable {
         }
     }
 
-    func handle(_ bytes: RawSpan, from peer: PeerAddress, receivedMicros: Int64) {
+    /// Runs on the receive thread between batches and when idle.
+    func housekeeping(nowMicros: Int64) {
         if snapshotRequested.load(ordering: .relaxed) {
             snapshotRequested.store(false, ordering: .relaxed)
             let state = netflow.templates.serializedState()
             savedState.withLock { $0 = state }
         }
+    }
+
+    func handle(_ bytes: RawSpan, from peer: PeerAddress, receivedMicros: Int64) {
         let exporter = peer.isV4 ? FlowIP(v4: UInt32(truncatingIfNeeded: peer.low)) : FlowIP(v6High: peer.high, v6Low: peer.low)
         guard bytes.byteCount >= 4 else {
             count(ExporterID(address: exporter, domain: 0, source: 0), records: 0, now: receivedMicros) { $0.error("truncated") }
@@ -174,18 +203,7 @@ final class FlowWorker: @unchecked Sendable {
 
     @inline(__always)
     private func count(_ id: ExporterID, records: Int, now: Int64, _ update: (inout ExporterHealth) -> Void) {
-        health.withLock { all in
-            // One hash lookup per packet: the entry is modified in place.
-            Self.bump(&all[id, default: ExporterHealth()], records: records, now: now, update)
-        }
-    }
-
-    @inline(__always)
-    private static func bump(_ h: inout ExporterHealth, records: Int, now: Int64, _ update: (inout ExporterHealth) -> Void) {
-        h.packets += 1
-        h.records += records
-        h.lastSeenMicros = now
-        update(&h)
+        health.count(id, records: records, now: now, update)
     }
 }
 
@@ -193,6 +211,7 @@ final class FlowWorker: @unchecked Sendable {
 final class FlowService: Service, Sendable {
     let receivers: [UDPReceiver]
     let workers: [FlowWorker]
+    let health = ExporterHealthTable()
     let info: PGConnectInfo
     let interval: Duration
     let logger: Logger
@@ -201,7 +220,6 @@ final class FlowService: Service, Sendable {
     let stateFiles: [String]
 
     init(config: Config, sink: Sink, logger: Logger) throws(UDPReceiverError) {
-        let flows = sink.table(FlowTables.flows), counters = sink.table(FlowTables.interfaceCounters)
         var receivers: [UDPReceiver] = []
         var workers: [FlowWorker] = []
         var stateFiles: [String] = []
@@ -211,10 +229,13 @@ final class FlowService: Service, Sendable {
             o.sockets = config.int("flow.sockets_per_port")
             o.receiveBufferBytes = config.int("flow.receive_buffer_bytes")
             o.name = "flow\(port)"
+            o.cpus = config.flowCPUs
             let overrides = config.samplingOverrides
-            let mine = (0..<o.sockets).map { _ in FlowWorker(sink: sink, flows: flows, counters: counters, overrides: overrides) }
+            let health = self.health
+            let mine = (0..<o.sockets).map { _ in FlowWorker(sink: sink, health: health, overrides: overrides) }
             stateFiles += (0..<o.sockets).map { "templates-\(port)-\($0).bin" }
-            let r = try UDPReceiver(options: o) { thread, bytes, from, micros in
+            let r = try UDPReceiver(options: o, housekeeping: { thread, now in mine[thread].housekeeping(nowMicros: now) }) {
+                thread, bytes, from, micros in
                 mine[thread].handle(bytes, from: from, receivedMicros: micros)
             }
             if let w = r.bufferWarning { logger.warning("flow listener \(port): \(w)") }
@@ -314,13 +335,11 @@ final class FlowService: Service, Sendable {
             total.receiveErrors += s.receiveErrors
         }
         var records = 0, errors = 0, gaps = 0
-        for w in workers {
-            w.health.withLock { all in
-                for h in all.values {
-                    records += h.records
-                    errors += h.decodeErrors
-                    gaps += h.sequenceGaps
-                }
+        health.entries.withLock { all in
+            for h in all.values {
+                records += h.records
+                errors += h.decodeErrors
+                gaps += h.sequenceGaps
             }
         }
         var out: [(String, Double)] = total.fields.map { ("flow." + $0.0, Double($0.1)) }
@@ -330,25 +349,9 @@ final class FlowService: Service, Sendable {
         return out
     }
 
-    /// Upserts one flow_exporters row per exporter (summed over the threads that saw it).
+    /// Upserts one flow_exporters row per exporter.
     private func writeHealth() async {
-        var merged: [ExporterID: ExporterHealth] = [:]
-        for w in workers {
-            w.health.withLock { all in
-                for (id, h) in all {
-                    var m = merged[id, default: ExporterHealth()]
-                    m.packets += h.packets
-                    m.records += h.records
-                    m.decodeErrors += h.decodeErrors
-                    for (k, v) in h.errorsByKind { m.errorsByKind[k, default: 0] += v }
-                    m.templateMisses += h.templateMisses
-                    m.sequenceGaps += h.sequenceGaps
-                    m.samplingRate = max(m.samplingRate, h.samplingRate)
-                    m.lastSeenMicros = max(m.lastSeenMicros, h.lastSeenMicros)
-                    merged[id] = m
-                }
-            }
-        }
+        let merged = health.snapshot()
         guard !merged.isEmpty else { return }
         let info = self.info, rows = merged
         do {

@@ -172,6 +172,16 @@ struct ConfigTests {
         #expect(error("[icmp]\ntimout_ms = 5\n")?.description.contains("did you mean \"icmp.timeout_ms\"") == true)
     }
 
+    @Test func flowCPUsAreAListOfCPUNumbers() throws {
+        #expect(try Config.parse("[flow]\ncpus = \"0, 2-3\"\n", source: "t", environment: [:]).flowCPUs == [0, 2, 3])
+        #expect(try Config.parse("", source: "t", environment: [:]).flowCPUs == [])
+        for bad in ["1024", "3-1", "0,,1", "a", "-1", "1-2-3"] {
+            let e = error("[flow]\ncpus = \"\(bad)\"\n")
+            #expect(e?.key == "flow.cpus", "\(bad)")
+            #expect(e?.problem.hasPrefix("must be CPU numbers 0…1023") == true, "\(bad)")
+        }
+    }
+
     @Test func probesMustFitTheInterval() {
         // (3 − 1) × 1 s + 5 s is not less than 5 s.
         let e = error("[icmp]\ninterval_s = 5\n")

@@ -114,6 +114,47 @@ struct FlowDaemonTests {
         #expect(try TestDB.scalar(conn, "SELECT max(value) FROM sotp_stats WHERE metric = 'flow.datagrams'").flatMap(Double.init) == 4)
     }
 
+    /// An exporter that reopens its socket (new source port) may land on another receive thread; its
+    /// sequence expectation is kept per exporter, so the datagram lost across the switch still counts.
+    @Test(.timeLimit(.minutes(2)))
+    func sequenceGapsAreCountedAcrossASourcePortChange() throws {
+        let url = try TestDB.createScratchDatabase()
+        defer { TestDB.dropDatabase(url) }
+        let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
+        try Schema.migrate(conn)
+        let port = UInt16(TestDB.freePort())
+        let cfg = try daemonConfig(url: url, """
+        [icmp]
+        enabled = false
+        [flow]
+        netflow_port = \(port)
+        ipfix_port = 0
+        sflow_port = 0
+        sockets_per_port = 4
+        state_dir = ""
+        [stats]
+        interval_s = 1
+        """)
+        let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
+        var stopped = false
+        defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
+        for _ in 0..<100 where !sotpd.output.contains("flow listeners started") { Thread.sleep(forTimeInterval: 0.05) }
+        // 1–3 from one socket; then 5–6 from a new one each (4 is lost), so up to three threads see it.
+        let first = UDPExporter()
+        for seq: UInt32 in [1, 2, 3] { first.send(sflowDatagram(sequence: seq), port: port) }
+        Thread.sleep(forTimeInterval: 0.2)
+        for seq: UInt32 in [5, 6] {
+            UDPExporter().send(sflowDatagram(sequence: seq), port: port)
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        Thread.sleep(forTimeInterval: 2)
+        sotpd.signal(SIGTERM)
+        #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
+        stopped = true
+        let health = try conn.query("SELECT packets, records, sequence_gaps FROM flow_exporters WHERE protocol = 65")
+        #expect(health == [["5", "5", "1"]], "\(sotpd.output)")
+    }
+
     @Test func aBadSamplingOverrideIsAConfigError() throws {
         let cfg = TestDB.tempDir("cfg") + "/sotpd.toml"
         try "[flow]\nsampling_override = [\"127.0.0.9=2048\", \"nonsense\"]\n".write(toFile: cfg, atomically: true, encoding: .utf8)
