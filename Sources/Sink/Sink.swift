@@ -1,6 +1,7 @@
-// The TimescaleDB sink: producers append rows to per-table batches; full or old batches are sealed and
-// go to memory (while the database keeps up) or to the on-disk spool (while it is down, or memory is
-// full); writer threads, each with its own connection, COPY them oldest first. Rows are dropped only
+// The TimescaleDB sink: producers append rows to per-table (or per-producer) batches; full or old
+// batches are sealed and go to memory (while the database keeps up) or, through the spooler thread, to
+// the on-disk spool (while it is down, or memory is full); writer threads, each with its own
+// connection, COPY them oldest first. Rows are dropped only
 // when memory and spool are both full, and then counted and logged.
 import Foundation
 import Logging
@@ -33,7 +34,8 @@ public struct SinkSettings: Sendable {
     }
 }
 
-/// Producers' handle on one destination table (get it once with `Sink.table(_:)`).
+/// Producers' handle on one destination table and its open batch: shared by every caller of
+/// `Sink.table(_:)` for that table, or private to one thread with `Sink.producer(_:)`.
 public final class SinkTable: Sendable {
     public let spec: TableSpec
     let columnCount: Int
