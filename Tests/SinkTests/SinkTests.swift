@@ -130,6 +130,33 @@ struct SinkTests {
         #expect(try TestDB.scalar(conn, "SELECT count(*) FROM sotp.dead_letter WHERE table_name = $1", [name]) == "1")
     }
 
+    /// Receive threads each append to a handle of their own; shutdown seals every handle, so all rows
+    /// land exactly once without a drain.
+    @Test func privateProducerHandlesFromTwoThreadsLoseNothingAtShutdown() throws {
+        let conn = try TestDB.connect()
+        let name = TestDB.uniqueName("sink_producers")
+        try conn.execute("CREATE TABLE \(name) (id int8 NOT NULL, payload text, at timestamptz)")
+        defer { try? conn.execute("DROP TABLE \(name)") }
+        let sink = try makeSink(TestDB.info, spool: TestDB.tempDir("spool"), batchRows: 999)
+        sink.start()
+        let done = DispatchGroup()
+        for k in 0..<2 {
+            let handle = sink.producer(testTable(name))
+            done.enter()
+            Thread.detachNewThread {
+                appendRows(sink, handle, k * 30_000..<(k + 1) * 30_000)
+                done.leave()
+            }
+        }
+        done.wait()
+        sink.shutdown(timeout: .seconds(60))
+        #expect(try TestDB.scalar(conn, "SELECT count(*) FROM \(name)") == "60000")
+        #expect(try TestDB.scalar(conn, "SELECT count(DISTINCT id) FROM \(name)") == "60000")
+        let s = sink.stats.snapshot()
+        #expect(s.rowsAccepted == 60_000 && s.rowsDropped == 0)
+        #expect(sink.append(sink.producer(testTable(name))) { $0.int8(0); $0.text(""); $0.null() } == .closed)
+    }
+
     @Test func databaseDownFromTheStartSpoolsAndALaterRunReplays() throws {
         let conn = try TestDB.connect()
         let name = TestDB.uniqueName("sink_replay")
