@@ -37,7 +37,7 @@ enum ConfigKind: Equatable {
 
 /// What a string key's value, or each entry of a list key, must look like beyond being a string.
 enum StringFormat: Equatable {
-    case ipv4OrEmpty, ipv6OrEmpty, cidr, address, addressRate, cpuList
+    case ipv4OrEmpty, ipv6OrEmpty, cidr, address, addressRate, cpuList, listenOrEmpty
 
     var expected: String {
         switch self {
@@ -47,6 +47,7 @@ enum StringFormat: Equatable {
         case .address: "an IPv4 or IPv6 address (\"::\" for every address of both)"
         case .addressRate: "ADDRESS=RATE, an exporter address and its 1-in-N sampling rate (\"192.0.2.1=1000\")"
         case .cpuList: "CPU numbers 0…1023 and ranges, comma-separated (\"0,1\", \"2-5\"), or \"\" for none"
+        case .listenOrEmpty: "ADDRESS:PORT with an IP address and a port 1…65535 (\"127.0.0.1:9750\", \"[::]:9750\"), or \"\" for none"
         }
     }
 
@@ -58,6 +59,7 @@ enum StringFormat: Equatable {
         case .address: IPAddress(s) != nil
         case .addressRate: parseAddressRate(s) != nil
         case .cpuList: parseCPUList(s) != nil
+        case .listenOrEmpty: s.isEmpty || parseListen(s) != nil
         }
     }
 }
@@ -130,6 +132,9 @@ let configKeys: [ConfigKey] = [
           doc: "text for people, json (one object a line) for log shippers"),
     .init(path: "stats.interval_s", kind: .int(0...3600), defaultValue: .int(10),
           doc: "how often sotpd writes its own counters to sotp_stats; 0 turns it off"),
+    .init(path: "api.listen", kind: .string, defaultValue: .string("127.0.0.1:9750"),
+          doc: "address and port of the HTTP API (/healthz, /metrics; no authentication): \"[::]:9750\" for every address; \"\": no API",
+          format: .listenOrEmpty),
     // The probe keys (interval_s … up_after) are also per-device overrides in [[devices]] with these ranges.
     .init(path: "icmp.enabled", kind: .bool, defaultValue: .bool(true), doc: "run the ICMP poller"),
     .init(path: "icmp.interval_s", kind: .int(1...86400), defaultValue: .int(30), doc: "time between the starts of a target's cycles"),
@@ -314,6 +319,9 @@ struct Config {
         return ["flow.netflow_port", "flow.ipfix_port", "flow.sflow_port"].map { int($0) }
             .filter { $0 != 0 && seen.insert($0).inserted }.map { UInt16($0) }
     }
+
+    /// api.listen as host and port; nil when the API is off ("").
+    var apiListen: (host: String, port: Int)? { parseListen(string("api.listen")) }
 
     /// database.url with any password in it replaced by `***`, for logs.
     var redactedDatabaseURL: String { redactPassword(string("database.url")) }
@@ -665,4 +673,19 @@ func parseCPUList(_ s: String) -> [Int]? {
         out += Array(lo...hi)
     }
     return out
+}
+
+/// "127.0.0.1:9750" or "[2001:db8::1]:9750" → the address (without brackets) and a port 1…65535; nil for
+/// anything else (host names included: the API binds at start, without waiting on DNS).
+func parseListen(_ s: String) -> (host: String, port: Int)? {
+    guard let colon = s.lastIndex(of: ":") else { return nil }
+    let portText = s[s.index(after: colon)...]
+    guard !portText.isEmpty, portText.allSatisfy(\.isASCII), portText.allSatisfy(\.isNumber), portText.count <= 5,
+          let port = Int(portText), (1...65535).contains(port) else { return nil }
+    let host = s[..<colon]
+    if host.hasPrefix("[") && host.hasSuffix("]") && host.count > 2 {
+        let inner = String(host.dropFirst().dropLast())
+        return IPAddress(inner)?.isV4 == false ? (inner, port) : nil
+    }
+    return IPAddress(String(host))?.isV4 == true ? (String(host), port) : nil
 }

@@ -75,6 +75,10 @@ struct Run: AsyncParsableCommand {
                 interval: .seconds(config.int("retention.maintenance_interval_s")), logger: logger),
         ]
         var stats = StatsService(sink: sink, interval: .seconds(config.int("stats.interval_s")))
+        // What /metrics reads at each scrape: the same counters as sotp_stats, plus per-listener and
+        // per-exporter series.
+        let sinkStats = sink.stats
+        var metrics: [MetricSource] = [{ StatsCatalog.samples(sinkStats.snapshot().fields.map { ("sink." + $0.0, Double($0.1)) }) }]
         if config.icmp.enabled {
             // After the sink in the list, so the group stops the poller first and its last rows get written.
             let icmp: ICMPService
@@ -85,6 +89,7 @@ struct Run: AsyncParsableCommand {
             }
             services.append(icmp)
             stats.sources.append { icmp.statsFields() }
+            metrics.append { icmp.metricSamples() }
         }
         if config.bool("flow.enabled") && !config.flowListeners.isEmpty {
             let flow: FlowService
@@ -94,12 +99,27 @@ struct Run: AsyncParsableCommand {
                 throw fail("\(error) (or set flow.enabled = false)")
             }
             services.append(flow)
-            stats.sources.append { flow.statsFields() }
+            let flowFields: @Sendable () -> [(String, Double)] = { flow.statsFields() }
+            stats.sources.append(flowFields)
+            metrics.append { StatsCatalog.samples(flowFields()) + flow.metricSamples() }
         }
         services.append(stats)
+        if let (host, port) = config.apiListen {
+            // Last in the list, so the group stops the API first.
+            do {
+                services.append(try APIService(host: host, port: port, metrics: MetricsRegistry(sources: metrics, logger: logger), logger: logger))
+            } catch {
+                throw fail("\(error) (or set api.listen = \"\" to run without the API)")
+            }
+        }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let e as APIError {
+            // Another process took the port between the check at start and the server's own bind.
+            throw fail("\(e) (or set api.listen = \"\" to run without the API)")
+        }
         logger.notice("sotpd stopped")
     }
 }

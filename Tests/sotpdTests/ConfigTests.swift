@@ -182,6 +182,16 @@ struct ConfigTests {
         }
     }
 
+    @Test func apiListenIsAnAddressAndPortOrNothing() throws {
+        #expect(try Config.parse("", source: "t").apiListen! == ("127.0.0.1", 9750))
+        #expect(try Config.parse("[api]\nlisten = \"[::]:80\"\n", source: "t").apiListen! == ("::", 80))
+        #expect(try Config.parse("[api]\nlisten = \"\"\n", source: "t").apiListen == nil)
+        #expect(try Config.parse("", source: "t", environment: ["SOTP_API_LISTEN": "0.0.0.0:9100"]).apiListen! == ("0.0.0.0", 9100))
+        let e = error("[api]\nlisten = \"localhost:9750\"\n")
+        #expect(e?.key == "api.listen")
+        #expect(error("", env: ["SOTP_API_LISTEN": "9750"])?.key == "SOTP_API_LISTEN")
+    }
+
     @Test func probesMustFitTheInterval() {
         // (3 − 1) × 1 s + 5 s is not less than 5 s.
         let e = error("[icmp]\ninterval_s = 5\n")

@@ -6,6 +6,10 @@ import Sink
 import Testing
 import TestSupport
 
+/// Test daemons run without the HTTP API unless a test asks for it: they run in parallel, and the default
+/// port would be taken by the first.
+let noAPI = "[api]\nlisten = \"\""
+
 /// A config file pointing at the test database with a private spool directory. The ICMP poller is off:
 /// the shared test database's devices table holds other tests' rows, which must never be pinged. The
 /// flow listeners are off too: daemons of parallel tests would contend for the same ports.
@@ -24,6 +28,7 @@ func testConfig(spool: String, extra: String = "", icmp: Bool = false) throws ->
     \(icmp ? "" : "[icmp]\nenabled = false")
     [flow]
     enabled = false
+    \(extra.contains("[api]") ? "" : noAPI)
     \(extra)
     """.write(toFile: path, atomically: true, encoding: .utf8)
     return path
@@ -31,7 +36,8 @@ func testConfig(spool: String, extra: String = "", icmp: Bool = false) throws ->
 
 /// A config for a sotpd of a test's own: `url`'s database, a private spool flushed every 100 ms, and
 /// `sections` (TOML) after it. Every section a test leaves out takes its default, so daemons that must
-/// not poll or listen say `[icmp] enabled = false` / `[flow] enabled = false` themselves.
+/// not poll or listen say `[icmp] enabled = false` / `[flow] enabled = false` themselves; the HTTP API
+/// is off unless `sections` has an `[api]` table.
 func daemonConfig(url: String, _ sections: String) throws -> String {
     let path = TestDB.tempDir("cfg") + "/sotpd.toml"
     try """
@@ -42,6 +48,7 @@ func daemonConfig(url: String, _ sections: String) throws -> String {
     spool_dir = "\(TestDB.tempDir("spool"))"
     spool_fsync = "never"
     flush_interval_ms = 100
+    \(sections.contains("[api]") ? "" : noAPI)
     \(sections)
     """.write(toFile: path, atomically: true, encoding: .utf8)
     return path

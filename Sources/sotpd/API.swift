@@ -1,0 +1,336 @@
+// sotpd's HTTP API: GET /healthz and GET /metrics (Prometheus text format), served by Hummingbird as a
+// service of `sotpd run`. Every metric is read at scrape time from counters sotpd already keeps.
+import Capture
+import Flow
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// Whether a series only grows (a `_total` counter, reset only by a restart) or goes up and down.
+enum MetricKind: Sendable, Equatable {
+    case counter, gauge
+}
+
+/// One value of one series, as a source reports it at scrape time.
+struct MetricSample: Sendable {
+    /// The full Prometheus name, `_total` included for counters (`sotp_flow_exporter_packets_total`).
+    var name: String
+    var kind: MetricKind
+    /// The `# HELP` text; every sample of a name must carry the same one.
+    var help: String
+    var labels: [(String, String)] = []
+    var value: Double
+}
+
+/// Something /metrics reads at each scrape.
+typealias MetricSource = @Sendable () -> [MetricSample]
+
+/// The /metrics form of the names sotpd writes to `sotp_stats` (`sink.rows_written`, `icmp.probes_sent`,
+/// `flow.kernel_drops`): `sotp_` + the name with `_` for `.`, `_total` on counters, and values in µs
+/// (`_us`) as `_seconds`. A name missing here is exported as a gauge, which is never wrong the way a
+/// counter that goes down is; a test lists every component field, so one added without an entry fails it.
+enum StatsCatalog {
+    struct Entry: Sendable {
+        var kind: MetricKind
+        var help: String
+    }
+
+    private static func counter(_ help: String) -> Entry { Entry(kind: .counter, help: help) }
+    private static func gauge(_ help: String) -> Entry { Entry(kind: .gauge, help: help) }
+
+    static let entries: [String: Entry] = [
+        // Sink (SinkStats).
+        "sink.rows_accepted": counter("Rows sealed into batches (handed to memory or the spool)."),
+        "sink.rows_written": counter("Rows committed to their table, replayed ones included."),
+        "sink.rows_spooled": counter("Rows written to the on-disk spool."),
+        "sink.rows_replayed": counter("Rows committed from the spool."),
+        "sink.rows_dead_lettered": counter("Rows the database rejected for their data, kept in sotp.dead_letter."),
+        "sink.rows_dropped": counter("Rows lost because memory and spool were both full."),
+        "sink.rows_rejected_closed": counter("Rows offered after shutdown began."),
+        "sink.rows_already_applied": counter("Rows found already committed on a retry, not written twice."),
+        "sink.batches_written": counter("Batches committed."),
+        "sink.copy_failures": counter("COPY attempts that failed (retried, split or dead-lettered after)."),
+        "sink.reconnects": counter("Database connections made after each writer's first."),
+        "sink.spool_corrupt_files": counter("Spool files skipped for a bad checksum or header."),
+        "sink.spool_write_errors": counter("Batches that could not be written to the spool."),
+        "sink.memory_bytes": gauge("Bytes of sealed batches held in memory."),
+        "sink.spool_bytes": gauge("Bytes of batch data in the spool."),
+        "sink.spool_files": gauge("Batch files in the spool."),
+        // ICMP poller (ICMPStats).
+        "icmp.targets": gauge("Targets the ICMP poller probes."),
+        "icmp.probes_sent": counter("Echo requests sent (send errors included)."),
+        "icmp.send_errors": counter("Echo requests the kernel refused."),
+        "icmp.send_retries": counter("Times the send buffer was full and the sender waited."),
+        "icmp.replies_matched": counter("Replies matched to a probe within its timeout."),
+        "icmp.replies_late": counter("Replies after their probe's timeout."),
+        "icmp.duplicates": counter("Duplicate replies."),
+        "icmp.forged": counter("Replies whose token failed its MAC."),
+        "icmp.foreign": counter("Echo replies to other programs' pings."),
+        "icmp.wrong_source": counter("Replies from an address other than the probed one."),
+        "icmp.stale": counter("Replies for a target removed or replaced since."),
+        "icmp.malformed": counter("ICMP packets too short or with a broken IP header."),
+        "icmp.icmp_errors": counter("ICMP errors (unreachable, time exceeded) attributed to a probe."),
+        "icmp.icmp_errors_unattributed": counter("ICMP errors quoting an echo request that cannot be attributed."),
+        "icmp.no_kernel_timestamp": counter("Replies without a kernel receive timestamp."),
+        "icmp.cycles_closed": counter("Probe cycles completed (one icmp_samples row each)."),
+        "icmp.close_queue_waits": counter("Times the receiver waited on the cycle-close queue."),
+        "icmp.report_queue_waits": counter("Times the receiver waited because the sink side was behind."),
+        "icmp.receive_errors": counter("Errors reading the ICMP sockets."),
+        "icmp.send_lateness_p50_us": gauge("Median lateness of probe sends against schedule since start."),
+        "icmp.send_lateness_p99_us": gauge("99th percentile lateness of probe sends against schedule since start."),
+        "icmp.send_lateness_max_us": gauge("Largest lateness of a probe send against schedule since start."),
+        // Flow collector, all listeners together (per listener: sotp_flow_listener_*).
+        "flow.datagrams": counter("Datagrams received by the flow listeners."),
+        "flow.bytes": counter("Bytes of datagrams received by the flow listeners."),
+        "flow.truncated": counter("Datagrams longer than the receive buffer (their tail lost)."),
+        "flow.kernel_drops": counter("Datagrams the kernel dropped because a receive queue was full."),
+        "flow.receive_errors": counter("Errors reading the flow sockets."),
+        "flow.records": counter("Flow records decoded."),
+        "flow.decode_errors": counter("Decode errors over every exporter."),
+        "flow.sequence_gaps": counter("Export packets or records missing by sequence number, over every exporter."),
+    ]
+
+    /// The Prometheus name, kind, help and value of a `sotp_stats` name and value.
+    static func sample(_ name: String, _ value: Double) -> MetricSample {
+        var base = "sotp_" + name.replacingOccurrences(of: ".", with: "_")
+        var value = value
+        if base.hasSuffix("_us") {
+            base = base.dropLast(3) + "_seconds"
+            value /= 1_000_000
+        }
+        guard let e = entries[name] else { return MetricSample(name: base, kind: .gauge, help: "", value: value) }
+        return MetricSample(name: e.kind == .counter ? base + "_total" : base, kind: e.kind, help: e.help, value: value)
+    }
+
+    static func samples(_ fields: [(String, Double)]) -> [MetricSample] { fields.map { sample($0.0, $0.1) } }
+}
+
+/// Renders samples with swift-prometheus: one Counter or Gauge per name and label set, made at its first
+/// scrape and set at every one. Sources are read, values set and the text emitted under one lock, so no
+/// scrape sees a counter between its reset and its new value.
+final class MetricsRegistry: Sendable {
+    private struct SeriesKey: Hashable {
+        var name: String
+        var labels: [String]
+    }
+
+    private struct State {
+        var counters: [SeriesKey: Counter] = [:]
+        var gauges: [SeriesKey: Gauge] = [:]
+        /// Kind and help of each name, as first registered.
+        var families: [String: (kind: MetricKind, help: String)] = [:]
+        /// Names refused for a kind or help differing from the first registration (logged once each).
+        var refused: Set<String> = []
+    }
+
+    private let registry = PrometheusCollectorRegistry()
+    private let state = Mutex(State())
+    let sources: [MetricSource]
+    let logger: Logger
+
+    init(sources: [MetricSource], logger: Logger) {
+        self.sources = sources
+        self.logger = logger
+    }
+
+    /// The text exposition of every source's current values.
+    func scrape() -> [UInt8] {
+        state.withLock { s in
+            for source in sources {
+                for m in source() { set(m, &s) }
+            }
+            return registry.emitToBuffer()
+        }
+    }
+
+    private func set(_ m: MetricSample, _ s: inout State) {
+        if let f = s.families[m.name], f.kind != m.kind || f.help != m.help {
+            // swift-prometheus stops the process on such a mismatch; a naming slip must not take sotpd down.
+            if s.refused.insert(m.name).inserted {
+                logger.error("metric skipped: registered before with another type or help", metadata: ["metric": "\(m.name)"])
+            }
+            return
+        }
+        s.families[m.name] = (m.kind, m.help)
+        let key = SeriesKey(name: m.name, labels: m.labels.flatMap { [$0.0, $0.1] })
+        switch m.kind {
+        case .counter:
+            let c = s.counters[key] ?? {
+                let c = registry.makeCounter(descriptor: descriptor(m), labels: m.labels)
+                s.counters[key] = c
+                return c
+            }()
+            // Counters only count up in swift-prometheus; ours are read whole, so the value is put back.
+            c.reset()
+            if m.value == m.value.rounded(), let i = Int64(exactly: m.value) {
+                c.increment(by: max(0, i))
+            } else if m.value > 0 {
+                c.increment(by: m.value)
+            }
+        case .gauge:
+            let g = s.gauges[key] ?? {
+                let g = registry.makeGauge(descriptor: descriptor(m), labels: m.labels)
+                s.gauges[key] = g
+                return g
+            }()
+            g.set(to: m.value)
+        }
+    }
+
+    private func descriptor(_ m: MetricSample) -> MetricNameDescriptor {
+        // The name is already complete; unitName "" adds nothing to it.
+        MetricNameDescriptor(metricName: m.name, unitName: "", helpText: m.help)
+    }
+}
+
+// MARK: component sources
+
+extension FlowService {
+    /// Per listener (port) receive counters and per exporter health, for /metrics. Exporters are few
+    /// (tens), so they are labels; a listener's sockets are summed (the kernel's hash picks the socket).
+    func metricSamples() -> [MetricSample] {
+        var out: [MetricSample] = []
+        for r in receivers {
+            let labels = [("port", String(r.port))]
+            for (field, v) in r.stats.snapshot().fields {
+                let help = StatsCatalog.entries["flow." + field]?.help ?? ""
+                out.append(MetricSample(name: "sotp_flow_listener_\(field)_total", kind: .counter, help: help, labels: labels, value: Double(v)))
+            }
+        }
+        for (id, h) in health.snapshot() {
+            let labels = [("exporter", id.address.description), ("domain", String(id.domain)), ("protocol", protocolName(id.source))]
+            func add(_ name: String, _ kind: MetricKind, _ help: String, _ value: Double, _ extra: [(String, String)] = []) {
+                out.append(MetricSample(name: "sotp_flow_exporter_" + name, kind: kind, help: help, labels: labels + extra, value: value))
+            }
+            add("packets_total", .counter, "Export packets (datagrams) received from the exporter.", Double(h.packets))
+            add("records_total", .counter, "Flow records decoded from the exporter.", Double(h.records))
+            for (kind, n) in h.errorsByKind {
+                add("decode_errors_total", .counter, "Decode errors by kind.", Double(n), [("kind", kind)])
+            }
+            add("template_misses_total", .counter, "NetFlow v9/IPFIX data sets that arrived before their template.", Double(h.templateMisses))
+            add("sequence_gaps_total", .counter, "Export packets (v9, sFlow) or records (v5, IPFIX) missing by sequence number.",
+                Double(h.sequenceGaps))
+            add("sampling_rate", .gauge, "Last sampling rate the exporter reported (1 in N); 0: none reported.", Double(h.samplingRate))
+            add("last_seen_timestamp_seconds", .gauge, "When the last packet from the exporter arrived (Unix time).",
+                Double(h.lastSeenMicros) / 1_000_000)
+        }
+        return out
+    }
+
+    /// The `protocol` label of an exporter's entry; 0 is a datagram no decoder recognised.
+    private func protocolName(_ source: UInt8) -> String {
+        switch FlowSource(rawValue: source) {
+        case .netflow5: "netflow5"
+        case .netflow9: "netflow9"
+        case .ipfix: "ipfix"
+        case .sflow5: "sflow5"
+        case nil: source == 0 ? "unknown" : String(source)
+        }
+    }
+}
+
+extension ICMPService {
+    /// The poller's counters for /metrics. Unlike `statsFields()` it leaves the lateness window (charted
+    /// per interval in sotp_stats) alone, so a scrape does not take from it; lateness here is since start.
+    func metricSamples() -> [MetricSample] {
+        var fields = poller.stats.snapshot().fields.map { ("icmp." + $0.0, Double($0.1)) }
+        fields.append(("icmp.targets", Double(poller.targetCount)))
+        return StatsCatalog.samples(fields)
+    }
+}
+
+// MARK: the service
+
+/// Why the API could not start; names `api.listen`.
+struct APIError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The HTTP API as a service of `sotpd run`: GET /healthz (200 while sotpd runs) and GET /metrics.
+/// Listed last in the group, so SIGTERM stops it first.
+struct APIService: Service {
+    static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+    let host: String
+    let port: Int
+    let metrics: MetricsRegistry
+    let logger: Logger
+
+    /// The address as api.listen writes it.
+    var listen: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Checks now that the address can be listened on, so a port in use or an address that is not this
+    /// host's stops sotpd before any other service starts (Hummingbird binds it again when it runs).
+    init(host: String, port: Int, metrics: MetricsRegistry, logger: Logger) throws(APIError) {
+        self.host = host
+        self.port = port
+        self.metrics = metrics
+        self.logger = logger
+        if let problem = tryBind(host: host, port: port) {
+            throw APIError(description: "api.listen \"\(listen)\": cannot listen there: \(problem)")
+        }
+    }
+
+    func run() async throws {
+        let router = Router()
+        router.get("healthz") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        }
+        let metrics = self.metrics
+        router.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: Self.metricsContentType], body: .init(byteBuffer: ByteBuffer(bytes: metrics.scrape())))
+        }
+        let running = RunningFlag()
+        let logger = self.logger, listen = self.listen
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { _ in
+                running.value.store(true, ordering: .releasing)
+                logger.info("API listening", metadata: ["address": "\(listen)"])
+            },
+            logger: logger)
+        do {
+            try await app.run()
+        } catch {
+            if running.value.load(ordering: .acquiring) { throw error }
+            throw APIError(description: "api.listen \"\(listen)\": cannot listen there: \(error)")
+        }
+    }
+}
+
+/// Set once the server listens: an error before it is about the address, one after is not.
+private final class RunningFlag: Sendable {
+    let value = Atomic<Bool>(false)
+}
+
+/// Binds (and closes) a TCP socket at host:port with SO_REUSEADDR, as Hummingbird's own socket is; nil
+/// when that works, else what the kernel said.
+private func tryBind(host: String, port: Int) -> String? {
+    var v4 = in_addr(), v6 = in6_addr()
+    let isV4 = inet_pton(AF_INET, host, &v4) == 1
+    guard isV4 || inet_pton(AF_INET6, host, &v6) == 1 else { return "\"\(host)\" is not an IP address" }
+    let fd = socket(isV4 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return "socket: \(String(cString: strerror(errno)))" }
+    defer { close(fd) }
+    var one: Int32 = 1
+    _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    let rc: Int32
+    if isV4 {
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = UInt16(port).bigEndian
+        a.sin_addr = v4
+        rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    } else {
+        var a = sockaddr_in6()
+        a.sin6_family = sa_family_t(AF_INET6)
+        a.sin6_port = UInt16(port).bigEndian
+        a.sin6_addr = v6
+        rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+    }
+    let e = errno
+    return rc == 0 ? nil : "\(String(cString: strerror(e))) (errno \(e))"
+}
