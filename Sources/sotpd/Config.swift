@@ -37,7 +37,7 @@ enum ConfigKind: Equatable {
 
 /// What a string key's value, or each entry of a list key, must look like beyond being a string.
 enum StringFormat: Equatable {
-    case ipv4OrEmpty, ipv6OrEmpty, cidr, address, addressRate
+    case ipv4OrEmpty, ipv6OrEmpty, cidr, address, addressRate, flowAggregationKey
 
     var expected: String {
         switch self {
@@ -46,6 +46,7 @@ enum StringFormat: Equatable {
         case .cidr: "a CIDR prefix with its host bits zero (\"192.0.2.0/24\", \"2001:db8::/32\")"
         case .address: "an IPv4 or IPv6 address (\"::\" for every address of both)"
         case .addressRate: "ADDRESS=RATE, an exporter address and its 1-in-N sampling rate (\"192.0.2.1=1000\")"
+        case .flowAggregationKey: "one of the flow fields " + FlowAggregationKeys.names.joined(separator: ", ")
         }
     }
 
@@ -56,6 +57,7 @@ enum StringFormat: Equatable {
         case .cidr: IPPrefix(s) != nil
         case .address: IPAddress(s) != nil
         case .addressRate: parseAddressRate(s) != nil
+        case .flowAggregationKey: FlowAggregationKeys(name: s) != nil
         }
     }
 }
@@ -176,6 +178,13 @@ let configKeys: [ConfigKey] = [
           doc: "where NetFlow v9/IPFIX templates are saved (every minute and at stop) and loaded at start; \"\": not kept"),
     .init(path: "flow.receive_buffer_bytes", kind: .int((64 << 10)...(1 << 30)), defaultValue: .int(32 << 20),
           doc: "SO_RCVBUF per socket; a warning names net.core.rmem_max when the kernel grants less"),
+    .init(path: "flow.raw", kind: .bool, defaultValue: .bool(true),
+          doc: "store every record in flows; false with flow.aggregate set: aggregates only"),
+    .init(path: "flow.aggregate", kind: .stringList, defaultValue: .strings([]),
+          doc: "flows columns to sum records by per minute into flows_1m (e.g. [\"exporter\", \"in_if\"]); empty: off",
+          format: .flowAggregationKey),
+    .init(path: "flow.aggregate_max_entries", kind: .int(1_000...10_000_000), defaultValue: .int(100_000),
+          doc: "keys each receive thread holds per minute (~300 bytes each); when full, rows are written early"),
 ]
 
 /// The `[icmp]` section, typed.
@@ -300,6 +309,10 @@ struct Config {
         return out
     }
 
+    /// flow.aggregate as a key set; empty: aggregation is off. Valid by construction: `parse` checked
+    /// every name.
+    var flowAggregateKeys: FlowAggregationKeys { FlowAggregationKeys(names: strings("flow.aggregate")) ?? [] }
+
     /// The flow listeners: one per non-zero port, duplicates merged.
     var flowListeners: [UInt16] {
         var seen = Set<Int>()
@@ -411,6 +424,9 @@ struct Config {
         }
         if int("sink.memory_bytes") < 2 * int("sink.batch_bytes") {
             throw ConfigError(key: "sink.memory_bytes", problem: "must be at least twice sink.batch_bytes (\(2 * int("sink.batch_bytes"))), got \(int("sink.memory_bytes"))")
+        }
+        if bool("flow.enabled") && !bool("flow.raw") && strings("flow.aggregate").isEmpty {
+            throw ConfigError(key: "flow.raw", problem: "is false and flow.aggregate is empty, so every flow record would be dropped: name the fields to aggregate by in flow.aggregate, or set flow.raw = true")
         }
         let icmp = icmp
         if let p = icmp.defaults.problem {
