@@ -31,6 +31,15 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "FlowAggregation",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Flow", package: "sotp"),
+            ],
+            path: "Benchmarks/FlowAggregation",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "ICMPEngine",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

@@ -91,6 +91,9 @@ enum StatsCatalog {
         "flow.records": counter("Flow records decoded."),
         "flow.decode_errors": counter("Decode errors over every exporter."),
         "flow.sequence_gaps": counter("Export packets or records missing by sequence number, over every exporter."),
+        "flow.aggregate_rows": counter("Per-minute aggregates handed to the sink for flows_1m."),
+        "flow.aggregate_early_flushes": counter("Times an aggregation table was full and written out before its minute ended."),
+        "flow.aggregate_entries": gauge("Keys held in the aggregation tables now (the minute in progress)."),
     ]
 
     /// The Prometheus name, kind, help and value of a `sotp_stats` name and value.

@@ -37,7 +37,7 @@ enum ConfigKind: Equatable {
 
 /// What a string key's value, or each entry of a list key, must look like beyond being a string.
 enum StringFormat: Equatable {
-    case ipv4OrEmpty, ipv6OrEmpty, cidr, address, addressRate, cpuList, listenOrEmpty
+    case ipv4OrEmpty, ipv6OrEmpty, cidr, address, addressRate, cpuList, listenOrEmpty, flowAggregationKey
 
     var expected: String {
         switch self {
@@ -48,6 +48,7 @@ enum StringFormat: Equatable {
         case .addressRate: "ADDRESS=RATE, an exporter address and its 1-in-N sampling rate (\"192.0.2.1=1000\")"
         case .cpuList: "CPU numbers 0…1023 and ranges, comma-separated (\"0,1\", \"2-5\"), or \"\" for none"
         case .listenOrEmpty: "ADDRESS:PORT with an IP address and a port 1…65535 (\"127.0.0.1:9750\", \"[::]:9750\"), or \"\" for none"
+        case .flowAggregationKey: "one of the flow fields " + FlowAggregationKeys.names.joined(separator: ", ")
         }
     }
 
@@ -60,6 +61,7 @@ enum StringFormat: Equatable {
         case .addressRate: parseAddressRate(s) != nil
         case .cpuList: parseCPUList(s) != nil
         case .listenOrEmpty: s.isEmpty || parseListen(s) != nil
+        case .flowAggregationKey: FlowAggregationKeys(name: s) != nil
         }
     }
 }
@@ -186,6 +188,13 @@ let configKeys: [ConfigKey] = [
           format: .cpuList),
     .init(path: "flow.receive_buffer_bytes", kind: .int((64 << 10)...(1 << 30)), defaultValue: .int(32 << 20),
           doc: "SO_RCVBUF per socket; a warning names net.core.rmem_max when the kernel grants less"),
+    .init(path: "flow.raw", kind: .bool, defaultValue: .bool(true),
+          doc: "store every record in flows; false with flow.aggregate set: aggregates only"),
+    .init(path: "flow.aggregate", kind: .stringList, defaultValue: .strings([]),
+          doc: "flows columns to sum records by per minute into flows_1m (e.g. [\"exporter\", \"in_if\"]); empty: off",
+          format: .flowAggregationKey),
+    .init(path: "flow.aggregate_max_entries", kind: .int(1_000...10_000_000), defaultValue: .int(100_000),
+          doc: "keys each receive thread holds per minute (~300 bytes each); when full, rows are written early"),
 ]
 
 /// The `[icmp]` section, typed.
@@ -310,6 +319,10 @@ struct Config {
         return out
     }
 
+    /// flow.aggregate as a key set; empty: aggregation is off. Valid by construction: `parse` checked
+    /// every name.
+    var flowAggregateKeys: FlowAggregationKeys { FlowAggregationKeys(names: strings("flow.aggregate")) ?? [] }
+
     /// The flow listeners: one per non-zero port, duplicates merged.
     /// flow.cpus as CPU numbers, in the order given.
     var flowCPUs: [Int] { parseCPUList(string("flow.cpus")) ?? [] }
@@ -427,6 +440,9 @@ struct Config {
         }
         if int("sink.memory_bytes") < 2 * int("sink.batch_bytes") {
             throw ConfigError(key: "sink.memory_bytes", problem: "must be at least twice sink.batch_bytes (\(2 * int("sink.batch_bytes"))), got \(int("sink.memory_bytes"))")
+        }
+        if bool("flow.enabled") && !bool("flow.raw") && strings("flow.aggregate").isEmpty {
+            throw ConfigError(key: "flow.raw", problem: "is false and flow.aggregate is empty, so every flow record would be dropped: name the fields to aggregate by in flow.aggregate, or set flow.raw = true")
         }
         let icmp = icmp
         if let p = icmp.defaults.problem {

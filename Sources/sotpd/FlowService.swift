@@ -83,13 +83,29 @@ final class ExporterHealthTable: Sendable {
     func snapshot() -> [ExporterID: ExporterHealth] { entries.withLock { $0 } }
 }
 
-/// One receive thread's decoders and its own sink handles (no lock shared with another thread on the
-/// per-record path). Used by its thread only, except `savedState`, which the service reads under its lock.
+/// How records are stored: raw into `flows`, aggregated per minute into `flows_1m`, or both.
+struct FlowStorage: Sendable {
+    var raw = true
+    /// Empty: no aggregation.
+    var aggregateKeys: FlowAggregationKeys = []
+    var aggregateMaxEntries = 100_000
+}
+
+/// One receive thread's decoders, aggregator and its own sink handles (no lock shared with another
+/// thread on the per-record path). Used by its thread only, except the atomics and `savedState`.
 final class FlowWorker: @unchecked Sendable {
     let sink: Sink
     let flows: SinkTable
     let counters: SinkTable
+    let aggregates: SinkTable
     let health: ExporterHealthTable
+    let raw: Bool
+    let aggregating: Bool
+    var aggregator: FlowAggregator
+    /// The aggregator's counters, published at housekeeping for /metrics and sotp_stats.
+    let aggregateRows = Atomic<Int>(0)
+    let aggregateEarlyFlushes = Atomic<Int>(0)
+    let aggregateEntries = Atomic<Int>(0)
     var sflow = SFlowDecoder()
     var netflow = FlowDecoder()
     /// Set by the service to ask the receive thread for a copy of its template state, which it leaves in
@@ -100,33 +116,66 @@ final class FlowWorker: @unchecked Sendable {
     /// flow.sampling_override: exporter → the rate to store whatever the exporter reports.
     let overrides: [FlowIP: UInt32]
 
-    init(sink: Sink, health: ExporterHealthTable, overrides: [FlowIP: UInt32]) {
+    init(sink: Sink, health: ExporterHealthTable, overrides: [FlowIP: UInt32], storage: FlowStorage) {
         self.sink = sink
         self.flows = sink.producer(FlowTables.flows)
         self.counters = sink.producer(FlowTables.interfaceCounters)
+        self.aggregates = sink.producer(FlowTables.flows1m)
         self.health = health
         self.overrides = overrides
+        self.raw = storage.raw
+        self.aggregating = !storage.aggregateKeys.isEmpty
+        self.aggregator = FlowAggregator(keys: storage.aggregateKeys, maxEntries: aggregating ? storage.aggregateMaxEntries : 1)
     }
 
-    /// Appends one record, with the configured sampling rate for its exporter if there is one.
+    /// Stores one record raw and/or aggregated, with the configured sampling rate for its exporter if
+    /// there is one.
     @inline(__always)
     func store(_ r: FlowRecord) {
-        if !overrides.isEmpty, let rate = overrides[r.exporter] {
-            var r = r
-            r.samplingRate = rate
-            sink.append(flows) { encodeFlow(r, &$0) }
-        } else {
-            sink.append(flows) { encodeFlow(r, &$0) }
+        let override = overrides.isEmpty ? nil : overrides[r.exporter]
+        if raw {
+            if let rate = override {
+                var r = r
+                r.samplingRate = rate
+                sink.append(flows) { encodeFlow(r, &$0) }
+            } else {
+                sink.append(flows) { encodeFlow(r, &$0) }
+            }
+        }
+        if aggregating {
+            let sink = self.sink, aggregates = self.aggregates
+            aggregator.add(r, samplingOverride: override) { a in sink.append(aggregates) { encodeAggregate(a, &$0) } }
         }
     }
 
-    /// Runs on the receive thread between batches and when idle.
+    /// Runs on the receive thread between batches and when idle: writes out a minute that has ended
+    /// (traffic may have stopped, so no later record closes it), hands out template state when asked.
     func housekeeping(nowMicros: Int64) {
         if snapshotRequested.load(ordering: .relaxed) {
             snapshotRequested.store(false, ordering: .relaxed)
             let state = netflow.templates.serializedState()
             savedState.withLock { $0 = state }
         }
+        if aggregating {
+            let sink = self.sink, aggregates = self.aggregates
+            aggregator.flush(endedBefore: nowMicros) { a in sink.append(aggregates) { encodeAggregate(a, &$0) } }
+            publishAggregatorStats()
+        }
+    }
+
+    /// At stop, once the receive thread is gone: everything aggregated so far, whatever its minute.
+    func flushAggregates() {
+        guard aggregating else { return }
+        let sink = self.sink, aggregates = self.aggregates
+        aggregator.flushAll { a in sink.append(aggregates) { encodeAggregate(a, &$0) } }
+        publishAggregatorStats()
+    }
+
+    private func publishAggregatorStats() {
+        let s = aggregator.stats
+        aggregateRows.store(Int(s.rows), ordering: .relaxed)
+        aggregateEarlyFlushes.store(Int(s.earlyFlushes), ordering: .relaxed)
+        aggregateEntries.store(s.entries, ordering: .relaxed)
     }
 
     func handle(_ bytes: RawSpan, from peer: PeerAddress, receivedMicros: Int64) {
@@ -232,7 +281,10 @@ final class FlowService: Service, Sendable {
             o.cpus = config.flowCPUs
             let overrides = config.samplingOverrides
             let health = self.health
-            let mine = (0..<o.sockets).map { _ in FlowWorker(sink: sink, health: health, overrides: overrides) }
+            let storage = FlowStorage(
+                raw: config.bool("flow.raw"), aggregateKeys: config.flowAggregateKeys,
+                aggregateMaxEntries: config.int("flow.aggregate_max_entries"))
+            let mine = (0..<o.sockets).map { _ in FlowWorker(sink: sink, health: health, overrides: overrides, storage: storage) }
             stateFiles += (0..<o.sockets).map { "templates-\(port)-\($0).bin" }
             let r = try UDPReceiver(options: o, housekeeping: { thread, now in mine[thread].housekeeping(nowMicros: now) }) {
                 thread, bytes, from, micros in
@@ -269,6 +321,8 @@ final class FlowService: Service, Sendable {
             }
         }
         for r in receivers { r.stop() }
+        // The threads are gone (and the sink stops after this service): the minute in progress is written.
+        for w in workers { w.flushAggregates() }
         // The threads are gone: each decoder can be read directly now.
         saveTemplates(workers.map { $0.netflow.templates.serializedState() })
         await writeHealth()
@@ -346,6 +400,11 @@ final class FlowService: Service, Sendable {
         out.append(("flow.records", Double(records)))
         out.append(("flow.decode_errors", Double(errors)))
         out.append(("flow.sequence_gaps", Double(gaps)))
+        if workers.contains(where: \.aggregating) {
+            out.append(("flow.aggregate_rows", Double(workers.reduce(0) { $0 + $1.aggregateRows.load(ordering: .relaxed) })))
+            out.append(("flow.aggregate_early_flushes", Double(workers.reduce(0) { $0 + $1.aggregateEarlyFlushes.load(ordering: .relaxed) })))
+            out.append(("flow.aggregate_entries", Double(workers.reduce(0) { $0 + $1.aggregateEntries.load(ordering: .relaxed) })))
+        }
         return out
     }
 

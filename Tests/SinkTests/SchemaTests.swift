@@ -1,4 +1,4 @@
-// The schema against the real TimescaleDB: migration 2 applies on top of a version-1 database holding
+// The schema against the real TimescaleDB: migrations 2, 3 and 4 apply on top of databases holding
 // rows, device_availability is exact on hand-made event sequences, device_state reports the current run,
 // and every kind of change to devices moves sotp.inventory_version.
 import Foundation
@@ -53,8 +53,7 @@ struct SchemaTests {
                 INSERT INTO flows (time, exporter, src_addr, dst_addr, packets, bytes, in_if)
                     VALUES ('2024-01-01 00:00:00+00', '127.0.0.1', '127.0.0.2', '127.0.0.3', 1, 64, 7)
                 """)
-            #expect(try Schema.migrate(conn) == (2, 3))
-            try Schema.check(conn)
+            #expect(try Schema.migrate(conn, upTo: 3) == (2, 3))
             // An existing row keeps its values; the widened columns take unsigned 32-bit values.
             #expect(try conn.query("SELECT in_if, flow_source FROM flows") == [["7", nil]])
             try conn.execute(
@@ -66,9 +65,24 @@ struct SchemaTests {
                 """)
             #expect(try TestDB.scalar(conn, "SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'interface_counters'") == "1")
             try conn.execute("INSERT INTO flow_exporters (exporter, observation_domain, protocol) VALUES ('127.0.0.1', 0, 9)")
-            // Retention walks the hypertables list, which names device_events and interface_counters.
+            #expect(try Schema.migrate(conn, upTo: 3) == (3, 3))
+        }
+    }
+
+    @Test func migrationFourAddsFlowsOneMinute() throws {
+        try withScratchDatabase { (conn) throws in
+            #expect(try Schema.migrate(conn, upTo: 3) == (0, 3))
+            try conn.execute("INSERT INTO flows (time, exporter, src_addr, dst_addr, packets, bytes) VALUES (now(), '127.0.0.1', '127.0.0.2', '127.0.0.3', 1, 64)")
+            #expect(try Schema.migrate(conn) == (3, 4))
+            try Schema.check(conn)
+            #expect(try TestDB.scalar(conn, "SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'flows_1m'") == "1")
+            // Every key column may be NULL (outside the key); the sums may not.
+            try conn.execute("INSERT INTO flows_1m (time, protocol, packets, bytes, flows) VALUES ('2024-01-01 00:00:00+00', 6, 10, 15000, 2)")
+            #expect(throws: PGError.self) { try conn.execute("INSERT INTO flows_1m (time, packets, bytes) VALUES (now(), 1, 1)") }
+            #expect(try conn.query("SELECT exporter, protocol, packets, bytes, flows FROM flows_1m") == [[nil, "6", "10", "15000", "2"]])
+            // Retention walks the hypertables list, which names device_events, interface_counters and flows_1m.
             _ = try Schema.applyRetention(conn, Retention(), license: .apache)
-            #expect(try Schema.migrate(conn) == (3, 3))
+            #expect(try Schema.migrate(conn) == (4, 4))
         }
     }
 }

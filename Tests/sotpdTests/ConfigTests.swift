@@ -1,5 +1,6 @@
 // Configuration: defaults, overrides, secrets, and a clear message naming the key for every kind of
 // mistake; the binary exits 2 on each.
+import Flow
 import Foundation
 import Poller
 @testable import sotpd
@@ -223,6 +224,27 @@ struct ConfigTests {
         #expect(error("", env: ["SOTP_ICMP_SOURCE_V4": "fe80::1"])?.key == "SOTP_ICMP_SOURCE_V4")
     }
 
+    @Test func flowAggregationKeys() throws {
+        let d = try Config.parse("", source: "t")
+        #expect(d.flowAggregateKeys == [] && d.bool("flow.raw") && d.int("flow.aggregate_max_entries") == 100_000)
+        let c = try Config.parse("[flow]\naggregate = [\"exporter\", \"in_if\", \"protocol\"]\nraw = false\naggregate_max_entries = 5000\n", source: "t")
+        #expect(c.flowAggregateKeys == [.exporter, .inIf, .proto])
+        #expect(!c.bool("flow.raw") && c.int("flow.aggregate_max_entries") == 5000)
+        #expect(try Config.parse("", source: "t", environment: ["SOTP_FLOW_AGGREGATE": "dst_as, src_as"]).flowAggregateKeys == [.srcAS, .dstAS])
+
+        // An unknown name: the key, the name and every allowed name.
+        let e = error("[flow]\naggregate = [\"exporter\", \"src_ip\"]\n")
+        #expect(e?.key == "flow.aggregate[1]")
+        #expect(e?.problem == "must be one of the flow fields " + FlowAggregationKeys.names.joined(separator: ", ") + ", got \"src_ip\"")
+        #expect(e?.problem.contains("src_addr, dst_addr, src_port, dst_port, protocol") == true)
+        #expect(error("", env: ["SOTP_FLOW_AGGREGATE": "exporter,bogus"])?.problem.hasPrefix("(overriding flow.aggregate[1]) must be one of the flow fields exporter") == true)
+        #expect(error("[flow]\naggregate = \"exporter\"\n")?.key == "flow.aggregate")
+        #expect(error("[flow]\naggregate_max_entries = 10\n")?.problem == "must be an integer in 1000…10000000, got integer 10")
+        // Neither raw records nor aggregates: refused, unless flows are off altogether.
+        #expect(error("[flow]\nraw = false\n")?.key == "flow.raw")
+        #expect(error("[flow]\nenabled = false\nraw = false\n") == nil)
+    }
+
     @Test func deviceOverridesParseAndAreValidated() throws {
         let c = try Config.parse(
             """
@@ -323,6 +345,7 @@ struct BadConfigExitTests {
         ("[sink]\nbatch_rows = 0\n", "\"sink.batch_rows\" must be an integer in 1…1000000, got integer 0"),
         ("[database]\npassword_file = \"/nonexistent/pw\"\n", "\"database.password_file\" names /nonexistent/pw, which does not exist"),
         ("[discovery]\nallow = [\"10.0.0.1/8\"]\n", "\"discovery.allow[0]\" must be a CIDR prefix"),
+        ("[flow]\naggregate = [\"src_ip\"]\n", "\"flow.aggregate[0]\" must be one of the flow fields exporter, observation_domain, src_addr"),
         ("[[devices]]\nname = \"a\"\naddress = \"192.0.2.1\"\ntimeout_ms = 30000\n", "\"devices[0].timeout_ms\" does not fit"),
     ]
 

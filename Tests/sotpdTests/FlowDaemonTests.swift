@@ -155,6 +155,51 @@ struct FlowDaemonTests {
         #expect(health == [["5", "5", "1"]], "\(sotpd.output)")
     }
 
+    /// flow.raw = false with flow.aggregate: nothing in flows, one flows_1m row per key with the counts
+    /// scaled by the sampling rate, written at stop although its minute has not ended.
+    @Test(.timeLimit(.minutes(2)))
+    func aggregatesLandInFlows1mAtStop() throws {
+        let url = try TestDB.createScratchDatabase()
+        defer { TestDB.dropDatabase(url) }
+        let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
+        try Schema.migrate(conn)
+        let port = UInt16(TestDB.freePort())
+        let cfg = try daemonConfig(url: url, """
+        [icmp]
+        enabled = false
+        [flow]
+        netflow_port = \(port)
+        ipfix_port = 0
+        sflow_port = 0
+        state_dir = ""
+        raw = false
+        aggregate = ["exporter", "src_addr", "dst_addr", "protocol"]
+        [stats]
+        interval_s = 1
+        """)
+        let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
+        var stopped = false
+        defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
+        for _ in 0..<100 where !sotpd.output.contains("flow listeners started") { Thread.sleep(forTimeInterval: 0.05) }
+        let exporter = UDPExporter()
+        for seq: UInt32 in [1, 2, 3] { exporter.send(sflowDatagram(sequence: seq), port: port) }
+        Thread.sleep(forTimeInterval: 1.5)
+        sotpd.signal(SIGTERM)
+        #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
+        stopped = true
+        #expect(try TestDB.scalar(conn, "SELECT count(*) FROM flows") == "0")
+        // Each sample: 1 packet of 128 bytes, sampled 1 in 100. A datagram sent across a minute boundary
+        // splits the sums over two minutes, hence the sums over all rows.
+        let rows = try conn.query("""
+            SELECT host(exporter), host(src_addr), host(dst_addr), protocol, sum(packets), sum(bytes), sum(flows),
+                   bool_and(src_port IS NULL AND in_if IS NULL), bool_and(time = date_trunc('minute', time))
+            FROM flows_1m GROUP BY 1, 2, 3, 4
+        """)
+        #expect(rows == [["127.0.0.9", "127.1.1.1", "127.2.2.2", "6", "300", "38400", "3", "t", "t"]], "\(sotpd.output)")
+        // While it ran, the minute in progress was held (and counted) in memory.
+        #expect(try TestDB.scalar(conn, "SELECT max(value) FROM sotp_stats WHERE metric = 'flow.aggregate_entries'").flatMap(Double.init) ?? 0 >= 1)
+    }
+
     @Test func aBadSamplingOverrideIsAConfigError() throws {
         let cfg = TestDB.tempDir("cfg") + "/sotpd.toml"
         try "[flow]\nsampling_override = [\"127.0.0.9=2048\", \"nonsense\"]\n".write(toFile: cfg, atomically: true, encoding: .utf8)
