@@ -1,20 +1,43 @@
 #!/usr/bin/env bash
 # Flow intake, end to end: Benchmarks/flowgen (C, sendmmsg, prebuilt NetFlow v5 packets of 30 records)
-# sends RATE records/s for SECONDS to sotpd on 127.0.0.1, which stores them raw in `flows` of a
-# TimescaleDB instance of its own. Reports what was sent, the kernel's drops (SO_RXQ_OVFL), records
-# decoded, sequence gaps seen, rows landed, and sotpd's CPU. Run as root.
-# Usage: Benchmarks/flow-intake.sh [RATE] [SECONDS]
+# sends RATE records/s for SECONDS to sotpd on 127.0.0.1, which stores them in a TimescaleDB instance of
+# its own. Each MODE is a fresh sotpd and a fresh database:
+#   raw        every record a row in `flows` (the default configuration)
+#   aggregate  flow.raw = false, per-minute aggregation on the 5-tuple and interfaces into `flows_1m`
+#              (the keys nfacctd aggregates on in Benchmarks/flow-peers.sh)
+#   peers      the same stream to pmacct's nfacctd and nfdump's nfcapd (Benchmarks/flow-peers.sh)
+# Reports per mode: what was sent, the kernel's drops (SO_RXQ_OVFL), records decoded, sequence gaps,
+# rows dropped by the sink, what landed in the database and when, and sotpd's CPU. Run as root.
+# Usage: Benchmarks/flow-intake.sh [RATE] [SECONDS] [MODE…]   (default modes: raw aggregate peers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-200000}
 SECONDS_=${2:-60}
+shift $(($# < 2 ? $# : 2))
+MODES=("${@:-raw aggregate peers}")
+read -r -a MODES <<<"${MODES[*]}"
 source Benchmarks/daemon-bench.sh
 bench_start bench-flow 55491
 gcc -O2 -o "$work/flowgen" Benchmarks/flowgen/flowgen.c
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$work/sotpd.toml" <<TOML
+hz=$(getconf CLK_TCK)
+# The benchmark's queries go to the database of the mode being run; admin ones to the instance's own.
+psql() { if [[ $1 == -c && $2 == *DATABASE* ]]; then scripts/tsdb psql -qAt "$@"; else scripts/tsdb psql -qAt -d flowbench "$@"; fi; }
+now() { date +%s.%N; }
+
+run_sotpd() {
+    local mode=$1 port extra
+    port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    case $mode in
+        raw) extra='raw = true' ;;
+        aggregate) extra=$'raw = false\naggregate = ["src_addr", "dst_addr", "src_port", "dst_port", "protocol", "in_if", "out_if"]' ;;
+    esac
+    # A fresh database per mode, so one mode's rows and chunks do not weigh on the next.
+    psql -c "DROP DATABASE IF EXISTS flowbench" >/dev/null
+    psql -c "CREATE DATABASE flowbench" >/dev/null
+    rm -rf "$work/spool" "$work/flowstate" "$work/log"
+    cat >"$work/sotpd.toml" <<TOML
 [database]
-url = "$(scripts/tsdb url)"
+url = "$(scripts/tsdb url | sed 's,/[^/]*$,/flowbench,')"
 password_file = "$(scripts/tsdb password-file)"
 auto_migrate = true
 [sink]
@@ -26,25 +49,58 @@ netflow_port = $port
 ipfix_port = 0
 sflow_port = 0
 state_dir = "$work/flowstate"
+$extra
 [stats]
 interval_s = 1
 TOML
-"$sotpd" migrate --config "$work/sotpd.toml" >/dev/null
-"$sotpd" run --config "$work/sotpd.toml" >"$work/log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do grep -q "flow listeners started" "$work/log" && break; sleep 0.1; done
-cpu0=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)
-gen=$("$work/flowgen" "$port" "$RATE" "$SECONDS_")
-cpu1=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)
-sleep 5  # the sink writes out what is queued
-kill -TERM "$pid"
-wait "$pid" || true
-pid=
-hz=$(getconf CLK_TCK)
-rows=$(psql -c "SELECT count(*) FROM flows")
-read -r records gaps < <(psql -F ' ' -c "SELECT coalesce(sum(records), 0), coalesce(sum(sequence_gaps), 0) FROM flow_exporters")
-drops=$(psql -c "SELECT coalesce(max(value), 0) FROM sotp_stats WHERE metric = 'flow.kernel_drops'")
-echo "generator: $gen"
-echo "sotpd: records decoded $records, rows in flows $rows, kernel drops $drops datagrams, sequence gaps $gaps records"
-echo "sotpd CPU while sending: $(echo "scale=1; ($cpu1 - $cpu0) * 100 / $hz / $SECONDS_" | bc)% of one core"
-grep -E "sink stopped" "$work/log" | tail -1 | cut -c1-400
+    "$sotpd" migrate --config "$work/sotpd.toml" >/dev/null
+    "$sotpd" run --config "$work/sotpd.toml" >"$work/log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do grep -q "flow listeners started" "$work/log" && break; sleep 0.1; done
+    local cpu0 cpu1 t0 gen rows=0 table=flows what="count(*)"
+    [[ $mode == aggregate ]] && table=flows_1m what="coalesce(sum(flows), 0)"
+    cpu0=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)
+    t0=$(now)
+    gen=$("$work/flowgen" "$port" "$RATE" "$SECONDS_")
+    cpu1=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)
+    local sent landed_at
+    sent=$(sed -E 's/.*"records":([0-9]+).*/\1/' <<<"$gen")
+    # Raw rows land while sending and after; wait (up to 10 minutes) until all that decoded is in.
+    if [[ $mode == raw ]]; then
+        for _ in $(seq 300); do
+            rows=$(psql -c "SELECT count(*) FROM flows")
+            decoded=$(psql -c "SELECT coalesce(sum(records), 0) FROM flow_exporters")
+            ((rows >= decoded && decoded > 0)) && break
+            sleep 2
+        done
+        landed_at=$(now)
+    fi
+    kill -TERM "$pid"
+    wait "$pid" || true
+    pid=
+    [[ $mode == raw ]] || landed_at=$(now)
+    rows=$(psql -c "SELECT $what FROM $table")
+    local records gaps drops sinkdrops
+    read -r records gaps < <(psql -F ' ' -c "SELECT coalesce(sum(records), 0), coalesce(sum(sequence_gaps), 0) FROM flow_exporters")
+    drops=$(psql -c "SELECT coalesce(max(value), 0)::int8 FROM sotp_stats WHERE metric = 'flow.kernel_drops'")
+    sinkdrops=$(grep -oE "rows_dropped=[0-9]+" "$work/log" | tail -1 | cut -d= -f2)
+    echo "== sotpd $mode, $RATE records/s for $SECONDS_ s"
+    echo "generator: $gen"
+    echo "sotpd: records decoded $records of $sent, kernel drops $drops datagrams, sequence gaps $gaps records, sink rows dropped ${sinkdrops:-?}"
+    if [[ $mode == raw ]]; then
+        echo "landed: $rows rows in flows, the last $(printf %.1f "$(echo "$landed_at - $t0 - $SECONDS_" | bc)") s after sending ended:" \
+            "$(echo "$rows / ($landed_at - $t0)" | bc) rows/s from first datagram to last row"
+    else
+        echo "landed: flows_1m rows summing to $rows records ($(psql -c "SELECT count(*) FROM flows_1m") rows)"
+    fi
+    echo "sotpd CPU while sending: $(echo "scale=1; ($cpu1 - $cpu0) * 100 / $hz / $SECONDS_" | bc)% of one core"
+    grep -E "sink stopped" "$work/log" | tail -1 | cut -c1-300
+}
+
+for mode in "${MODES[@]}"; do
+    case $mode in
+        raw | aggregate) run_sotpd "$mode" ;;
+        peers) Benchmarks/flow-peers.sh "$RATE" "$SECONDS_" all ;;
+        *) echo "unknown mode $mode (raw, aggregate, peers)" >&2; exit 2 ;;
+    esac
+done
