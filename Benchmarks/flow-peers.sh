@@ -11,6 +11,7 @@
 # stored: kernel and application together) and the peer's CPU over the send window (utime + stime of
 # all its processes, the ones it has reaped included), in % of one core. Run as root.
 # Usage: Benchmarks/flow-peers.sh [RATE] [SECONDS] [nfacctd|nfcapd|all]
+#        (PLUGIN_BUFFER, PLUGIN_PIPE: pmacct's plugin_buffer_size and plugin_pipe_size, see below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-1000000}
@@ -29,8 +30,11 @@ source Benchmarks/daemon-bench.sh
 bench_tsdb bench-peers 55492
 trap 'peer_stop KILL; bench_cleanup' EXIT
 gcc -O2 -o "$work/flowgen" Benchmarks/flowgen/flowgen.c
+db_pid=$(head -1 "${SOTP_TSDB_ROOT:-/var/cache/sotp/trixie-tsdb}/var/lib/sotp/$SOTP_TSDB_INSTANCE/postmaster.pid")
 hz=$(getconf CLK_TCK)
 RCVBUF=$((32 << 20))  # what sotpd asks for by default (flow.receive_buffer_bytes)
+PLUGIN_BUFFER=${PLUGIN_BUFFER:-102400}       # pmacct's plugin_buffer_size, bytes
+PLUGIN_PIPE=${PLUGIN_PIPE:-102400000}        # pmacct's plugin_pipe_size (the ring), bytes
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -111,12 +115,21 @@ peer_stop() {
 send_and_stop() {
     local name=$1 port=$2 signal=$3 gen cpu0 cpu1 drops rx drained
     local ticks0 ticks1 busy0 all0 busy1 all1
+    local db0 db1 gen_user gen_sys
     ticks0=$(tree_ticks "$pid"); read -r busy0 all0 < <(machine_ticks)
+    db0=$(tree_cpu "$db_pid")
     cpu0=$(tree_cpu "$pid")
-    gen=$("$work/flowgen" "$port" "$RATE" "$SECONDS_")
+    gen=$( { TIMEFORMAT='%U %S'; time "$work/flowgen" "$port" "$RATE" "$SECONDS_"; } 2>"$work/flowgen.time")
     cpu1=$(tree_cpu "$pid")
+    db1=$(tree_cpu "$db_pid")
     ticks1=$(tree_ticks "$pid"); read -r busy1 all1 < <(machine_ticks)
-    machine_busy=$(((busy1 - busy0) * 100 / (all1 - all0)))
+    read -r gen_user gen_sys <"$work/flowgen.time"
+    # The rest of the machine, in % of one core: what neither the peer, its database nor the
+    # generator used. Other work on a shared box shows up here; a run where it is large is suspect.
+    cpu=$(echo "scale=1; ($cpu1 - $cpu0) * 100 / $hz / $SECONDS_" | bc)
+    gen_cpu=$(echo "scale=1; ($gen_user + $gen_sys) * 100 / $SECONDS_" | bc)
+    db_cpu=$(echo "scale=1; ($db1 - $db0) * 100 / $hz / $SECONDS_" | bc)
+    rest_cpu=$(echo "scale=1; ($busy1 - $busy0) * 100 * $(nproc) / ($all1 - $all0) - $cpu - $gen_cpu - $db_cpu" | bc)
     echo "$name: per process, % of one core while sending:" >&2
     join -a 2 -e 0 -o 2.1,1.2,2.2 <(sort <<<"$ticks0") <(sort <<<"$ticks1") | while read -r p a b; do
         echo "    $p $(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null | cut -c1-50): $(((b - a) * 100 / hz / SECONDS_))%" >&2
@@ -126,7 +139,6 @@ send_and_stop() {
     peer_stop "$signal"
     sent=$(sed -E 's/.*"records":([0-9]+).*/\1/' <<<"$gen")
     kernel_drops=$drops
-    cpu=$(echo "scale=1; ($cpu1 - $cpu0) * 100 / $hz / $SECONDS_" | bc)
     echo "$name generator: $gen" >&2
     echo "$name: idle ${drained} s after the send, socket queue ${rx} bytes at stop" >&2
 }
@@ -134,13 +146,13 @@ send_and_stop() {
 report() {
     local name=$1 stored=$2 extra=$3
     local lost=$((sent - stored))
-    printf '%-8s rate %d/s for %d s: sent %d, stored %d, kernel drops %d datagrams (%d records), lost %d (%s%%), CPU %s%% of one core (machine %d%% busy of %d CPUs, generator included); %s\n' \
+    printf '%-8s rate %d/s for %d s: sent %d, stored %d, kernel drops %d datagrams (%d records), lost %d (%s%%), CPU %s%% of one core (meanwhile generator %s%%, database %s%%, rest of the machine %s%%); %s\n' \
         "$name" "$RATE" "$SECONDS_" "$sent" "$stored" "$kernel_drops" $((kernel_drops * 30)) "$lost" \
-        "$(echo "scale=3; $lost * 100 / $sent" | bc)" "$cpu" "$machine_busy" "$(nproc)" "$extra"
+        "$(echo "scale=3; $lost * 100 / $sent" | bc)" "$cpu" "$gen_cpu" "$db_cpu" "$rest_cpu" "$extra"
 }
 
 # pmacct: core process (socket, decoding) and one pgsql plugin process (cache, purges through
-# forked writers using COPY). The ring between them: 100 MB in 100 KB buffers (pmacct's docs advise
+# forked writers using COPY). The ring between them, by default: 100 MB in 100 KB buffers (pmacct's docs advise
 # 1:100 to 1:1000 and 10 KB / 10 MB "for most environments"; ten times that holds ~0.5 s of 1.5M
 # records/s). sql_use_copy needs sql_dont_try_update, which needs nfacctd_time_new and
 # sql_refresh_time = sql_history. `flows` in the aggregate adds the records counter, not a key.
@@ -170,8 +182,8 @@ nfacctd_port: $port
 nfacctd_pipe_size: $RCVBUF
 nfacctd_time_new: true
 plugins: pgsql[p]
-plugin_buffer_size[p]: 102400
-plugin_pipe_size[p]: 102400000
+plugin_buffer_size[p]: $PLUGIN_BUFFER
+plugin_pipe_size[p]: $PLUGIN_PIPE
 aggregate[p]: src_host, dst_host, src_port, dst_port, proto, in_iface, out_iface, peer_src_ip, flows
 sql_host[p]: 127.0.0.1
 sql_port[p]: $SOTP_TSDB_PORT
