@@ -51,23 +51,17 @@ tree_pids() {
         }'
 }
 
-# CPU ticks (utime + stime + cutime + cstime) of the process $1 and all its descendants: a process
-# that exited and was reaped (pmacct's SQL writers) is in its parent's cutime/cstime.
-tree_cpu() {
-    local p total=0
-    for p in $(tree_pids "$1"); do
-        total=$((total + $(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }' || echo 0)))
-    done
-    echo "$total"
-}
-
-# "PID TICKS" per process of the tree of $1 (for the breakdown on stderr).
+# "PID TICKS" for the process $1 and each of its descendants, TICKS = utime + stime + cutime + cstime:
+# a process that exited and was reaped (pmacct's SQL writers) is in its parent's cutime/cstime.
 tree_ticks() {
     local p
     for p in $(tree_pids "$1"); do
         echo "$p $(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }' || echo 0)"
     done
 }
+
+# CPU ticks of the process $1 and all its descendants.
+tree_cpu() { tree_ticks "$1" | awk '{ s += $2 } END { print s + 0 }'; }
 
 # Busy and total jiffies of the whole machine (all CPUs), from /proc/stat.
 machine_ticks() {
@@ -152,10 +146,16 @@ report() {
 }
 
 # pmacct: core process (socket, decoding) and one pgsql plugin process (cache, purges through
-# forked writers using COPY). The ring between them, by default: 100 MB in 100 KB buffers (pmacct's docs advise
-# 1:100 to 1:1000 and 10 KB / 10 MB "for most environments"; ten times that holds ~0.5 s of 1.5M
-# records/s). sql_use_copy needs sql_dont_try_update, which needs nfacctd_time_new and
-# sql_refresh_time = sql_history. `flows` in the aggregate adds the records counter, not a key.
+# forked writers using COPY). The ring between them, by default: 100 MB in 100 KB buffers, ten times
+# what pmacct's docs call right "for most environments" (10 KB / 10 MB) at the 1:1000 ratio they
+# advise; a buffer carries ~250 records here, so the ring holds ~0.25 s at 1M records/s.
+# sql_use_copy needs sql_dont_try_update, which needs nfacctd_time_new and sql_refresh_time =
+# sql_history. `flows` in the aggregate adds the records counter (exact; sum(packets) is not once the
+# ring drops part of a datagram), not a key. Stored can exceed sent: some runs crossing a minute
+# boundary stored 250 records (one ring buffer) twice with no warning - probably the duplicates
+# pmacct's docs warn of for sql_dont_try_update - and once the ring overruns ("Missing data detected",
+# counted as ring-full warnings) records are both lost and repeated, so "lost" is then a net figure:
+# a run is clean only with no ring-full warning.
 run_nfacctd() {
     local port pw
     port=$(free_port)
