@@ -4,7 +4,7 @@
 # its own. Each MODE is a fresh sotpd and a fresh database:
 #   raw        every record a row in `flows` (the default configuration)
 #   aggregate  flow.raw = false, per-minute aggregation on the 5-tuple and interfaces into `flows_1m`
-#              (the keys nfacctd aggregates on in Benchmarks/flow-peers.sh)
+#              (the keys nfacctd aggregates on in Benchmarks/flow-peers.sh, peer_src_ip being the exporter)
 #   peers      the same stream to pmacct's nfacctd and nfdump's nfcapd (Benchmarks/flow-peers.sh)
 # Reports per mode: what was sent, the kernel's drops (SO_RXQ_OVFL), records decoded, sequence gaps,
 # rows dropped by the sink, what landed in the database and when, and sotpd's CPU. Run as root.
@@ -12,6 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-200000}
+# Socket buffer: by default what the peers get (they ask for 32 MiB and net.core.rmem_max caps them;
+# sotpd, as root, could force more), so the comparison is on equal buffers.
+RCVBUF=${RCVBUF:-$(cat /proc/sys/net/core/rmem_max)}
 SECONDS_=${2:-60}
 shift $(($# < 2 ? $# : 2))
 MODES=("${@:-raw aggregate peers}")
@@ -29,7 +32,7 @@ run_sotpd() {
     port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     case $mode in
         raw) extra='raw = true' ;;
-        aggregate) extra=$'raw = false\naggregate = ["src_addr", "dst_addr", "src_port", "dst_port", "protocol", "in_if", "out_if"]' ;;
+        aggregate) extra=$'raw = false\naggregate = ["exporter", "src_addr", "dst_addr", "src_port", "dst_port", "protocol", "in_if", "out_if"]' ;;
     esac
     # A fresh database per mode, so one mode's rows and chunks do not weigh on the next.
     psql -c "DROP DATABASE IF EXISTS flowbench" >/dev/null
@@ -49,6 +52,7 @@ netflow_port = $port
 ipfix_port = 0
 sflow_port = 0
 state_dir = "$work/flowstate"
+receive_buffer_bytes = $RCVBUF
 $extra
 [stats]
 interval_s = 1
@@ -65,15 +69,18 @@ TOML
     cpu1=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)
     local sent landed_at
     sent=$(sed -E 's/.*"records":([0-9]+).*/\1/' <<<"$gen")
-    # Raw rows land while sending and after; wait (up to 10 minutes) until all that decoded is in.
+    # Raw rows land while sending and after; wait (up to 10 minutes) until all that decoded is in, or
+    # nothing more has landed for 10 s (rows the sink dropped never will).
     if [[ $mode == raw ]]; then
+        local last=-1 still=0
+        landed_at=$(now)
         for _ in $(seq 300); do
             rows=$(psql -c "SELECT count(*) FROM flows")
             decoded=$(psql -c "SELECT coalesce(sum(records), 0) FROM flow_exporters")
-            ((rows >= decoded && decoded > 0)) && break
+            ((rows >= decoded && decoded > 0)) && { landed_at=$(now); break; }
+            if ((rows == last)); then ((++still >= 5)) && break; else still=0 last=$rows landed_at=$(now); fi
             sleep 2
         done
-        landed_at=$(now)
     fi
     kill -TERM "$pid"
     wait "$pid" || true

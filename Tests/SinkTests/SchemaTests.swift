@@ -1,4 +1,4 @@
-// The schema against the real TimescaleDB: migrations 2, 3 and 4 apply on top of databases holding
+// The schema against the real TimescaleDB: migrations 2 to 5 apply on top of databases holding
 // rows, device_availability is exact on hand-made event sequences, device_state reports the current run,
 // and every kind of change to devices moves sotp.inventory_version.
 import Foundation
@@ -73,8 +73,7 @@ struct SchemaTests {
         try withScratchDatabase { (conn) throws in
             #expect(try Schema.migrate(conn, upTo: 3) == (0, 3))
             try conn.execute("INSERT INTO flows (time, exporter, src_addr, dst_addr, packets, bytes) VALUES (now(), '127.0.0.1', '127.0.0.2', '127.0.0.3', 1, 64)")
-            #expect(try Schema.migrate(conn) == (3, 4))
-            try Schema.check(conn)
+            #expect(try Schema.migrate(conn, upTo: 4) == (3, 4))
             #expect(try TestDB.scalar(conn, "SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'flows_1m'") == "1")
             // Every key column may be NULL (outside the key); the sums may not.
             try conn.execute("INSERT INTO flows_1m (time, protocol, packets, bytes, flows) VALUES ('2024-01-01 00:00:00+00', 6, 10, 15000, 2)")
@@ -82,7 +81,24 @@ struct SchemaTests {
             #expect(try conn.query("SELECT exporter, protocol, packets, bytes, flows FROM flows_1m") == [[nil, "6", "10", "15000", "2"]])
             // Retention walks the hypertables list, which names device_events, interface_counters and flows_1m.
             _ = try Schema.applyRetention(conn, Retention(), license: .apache)
-            #expect(try Schema.migrate(conn) == (4, 4))
+            #expect(try Schema.migrate(conn, upTo: 4) == (4, 4))
+        }
+    }
+
+    @Test func migrationFiveMakesTheFlowsIndexesAscending() throws {
+        try withScratchDatabase { (conn) throws in
+            #expect(try Schema.migrate(conn, upTo: 4) == (0, 4))
+            try conn.execute("INSERT INTO flows (time, exporter, src_addr, dst_addr, packets, bytes) VALUES (now(), '127.0.0.1', '127.0.0.2', '127.0.0.3', 1, 64)")
+            #expect(try Schema.migrate(conn) == (4, 5))
+            try Schema.check(conn)
+            let defs = try conn.query("SELECT indexdef FROM pg_indexes WHERE tablename = 'flows' ORDER BY indexname").map { $0[0] ?? "" }
+            #expect(defs.count == 2 && defs.allSatisfy { !$0.contains("DESC") }, "\(defs)")
+            // The chunk that already held a row got the new indexes too.
+            let chunkDefs = try conn.query("""
+                SELECT indexdef FROM pg_indexes i JOIN timescaledb_information.chunks c
+                  ON i.schemaname = c.chunk_schema AND i.tablename = c.chunk_name WHERE c.hypertable_name = 'flows'
+            """).map { $0[0] ?? "" }
+            #expect(chunkDefs.count == 2 && chunkDefs.allSatisfy { !$0.contains("DESC") }, "\(chunkDefs)")
         }
     }
 }
