@@ -32,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .systemLibrary(name: "CNetSNMP", pkgConfig: "netsnmp", providers: [.apt(["libsnmp-dev"])]),
         .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Libraries.
         .target(name: "Capture", dependencies: ["CSOTPLinux", "CPcap"], swiftSettings: strict),
@@ -39,7 +40,7 @@ let package = Package(
         .target(name: "Poller", dependencies: ["Capture", "CSOTPLinux", "CNetSNMP"], swiftSettings: strict),
         .target(
             name: "Sink",
-            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CLibPQ", "CZlib", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
 

@@ -1,6 +1,7 @@
 // The on-disk spool: one file per batch that could not be written to the database (or did not fit in
 // memory), named by its sequence number so replay goes in order. Self-describing, checksummed, written
 // to a temporary name and renamed, so a crash leaves either the whole file or none of it.
+import CZlib
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -262,18 +263,21 @@ private struct Reader {
 }
 
 /// CRC-32 (IEEE 802.3, the zlib polynomial), table-driven.
+/// CRC-32 (IEEE 802.3) over the spool file, computed by zlib: the table-per-byte loop this replaced
+/// took a third of sotpd's CPU while flows spooled at 250k rows/s.
 struct CRC32 {
     private(set) var value: UInt32 = 0
-    private static let table: [UInt32] = (0..<256).map { i in
-        var c = UInt32(i)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
 
     mutating func update(_ bytes: ArraySlice<UInt8>) {
-        var c = ~value
-        let t = Self.table
-        for b in bytes { c = t[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-        value = ~c
+        var c = UInt(value)
+        bytes.withUnsafeBytes { raw in
+            var rest = raw
+            while !rest.isEmpty {
+                let n = min(rest.count, 1 << 30)
+                c = unsafe crc32(c, rest.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt32(n))
+                rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+            }
+        }
+        value = UInt32(truncatingIfNeeded: c)
     }
 }

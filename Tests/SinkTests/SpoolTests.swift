@@ -16,6 +16,17 @@ struct SpoolTests {
         return b.bytes
     }
 
+    /// The check value of CRC-32/ISO-HDLC, so spool files written before the switch to zlib still read.
+    @Test func checksumIsTheStandardCRC32() {
+        var c = CRC32()
+        c.update(Array("123456789".utf8)[...])
+        #expect(c.value == 0xCBF4_3926)
+        var split = CRC32()
+        split.update(Array("1234".utf8)[...])
+        split.update(Array("56789".utf8)[...])
+        #expect(split.value == 0xCBF4_3926)
+    }
+
     @Test func roundTripAndScanInOrder() throws {
         let spool = try Spool(dir: TestDB.tempDir("spool"), fsync: .always)
         let tuples = sample()
