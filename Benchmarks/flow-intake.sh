@@ -102,12 +102,25 @@ TOML
     fi
     echo "sotpd CPU while sending: $(echo "scale=1; ($cpu1 - $cpu0) * 100 / $hz / $SECONDS_" | bc)% of one core"
     grep -E "sink stopped" "$work/log" | tail -1 | cut -c1-300
+    if [[ $mode == raw ]]; then
+        # The peer for landing: psql's own binary COPY of the same rows into the same (emptied) table,
+        # with nothing else running: what this database takes at most on this machine right now.
+        psql -c "\copy (SELECT * FROM flows) TO '$work/flows.bin' (FORMAT binary)"
+        psql -c "TRUNCATE flows" -c "CHECKPOINT"
+        local c0 c1
+        c0=$(now)
+        psql -c "\copy flows FROM '$work/flows.bin' (FORMAT binary)"
+        c1=$(now)
+        echo "peer: psql \\copy of the same $rows rows into the emptied flows: $(echo "$rows / ($c1 - $c0)" | bc) rows/s (alone on the machine)"
+        rm -f "$work/flows.bin"
+    fi
 }
 
 for mode in "${MODES[@]}"; do
     case $mode in
         raw | aggregate) run_sotpd "$mode" ;;
-        peers) Benchmarks/flow-peers.sh "$RATE" "$SECONDS_" all ;;
+        # Its own instance (bench-peers), not this one: bench_start exported our port.
+        peers) env -u SOTP_TSDB_PORT -u SOTP_TSDB_INSTANCE Benchmarks/flow-peers.sh "$RATE" "$SECONDS_" all ;;
         *) echo "unknown mode $mode (raw, aggregate, peers)" >&2; exit 2 ;;
     esac
 done
