@@ -63,141 +63,116 @@ final class UDPExporter {
     }
 }
 
+/// `sotpd run` receiving flows on a free port into a fresh, migrated scratch database, ICMP off, stats
+/// every second, with `flowLines` added to its `[flow]` section. `send` runs once the listeners are up
+/// (given the port); then sotpd gets SIGTERM and must exit 0, and `check` reads the database with
+/// sotpd's output at hand.
+func withFlowDaemon(_ flowLines: String, send: (UInt16) throws -> Void,
+                    check: (borrowing PGConnection, String) throws -> Void) throws {
+    let url = try TestDB.createScratchDatabase()
+    defer { TestDB.dropDatabase(url) }
+    let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
+    try Schema.migrate(conn)
+    let port = UInt16(TestDB.freePort())
+    let cfg = try daemonConfig(url: url, """
+    [icmp]
+    enabled = false
+    [flow]
+    netflow_port = \(port)
+    ipfix_port = 0
+    sflow_port = 0
+    \(flowLines)
+    [stats]
+    interval_s = 1
+    """)
+    let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
+    var stopped = false
+    defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
+    for _ in 0..<100 where !sotpd.output.contains("flow listeners started") { Thread.sleep(forTimeInterval: 0.05) }
+    try send(port)
+    sotpd.signal(SIGTERM)
+    #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
+    stopped = true
+    try check(conn, sotpd.output)
+}
+
 @Suite("sotpd flows", .serialized)
 struct FlowDaemonTests {
     @Test(.timeLimit(.minutes(2)))
     func sflowLandsAsFlowsCountersAndExporterHealth() throws {
-        let url = try TestDB.createScratchDatabase()
-        defer { TestDB.dropDatabase(url) }
-        let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
-        try Schema.migrate(conn)
-        let port = UInt16(TestDB.freePort())
-        let cfg = try daemonConfig(url: url, """
-        [icmp]
-        enabled = false
-        [flow]
-        netflow_port = \(port)
-        ipfix_port = 0
-        sflow_port = 0
+        try withFlowDaemon("""
         state_dir = "\(TestDB.tempDir("flowstate"))"
         sampling_override = ["127.0.0.9=2048"]
-        [stats]
-        interval_s = 1
-        """)
-        let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
-        var stopped = false
-        defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
-        // Wait for the listener (its start is logged), then send sequences 1, 2 and 4: one datagram lost.
-        for _ in 0..<100 where !sotpd.output.contains("flow listeners started") { Thread.sleep(forTimeInterval: 0.05) }
-        let exporter = UDPExporter()
-        for seq: UInt32 in [1, 2, 4] { exporter.send(sflowDatagram(sequence: seq), port: port) }
-        exporter.send([0, 9, 1], port: port)  // garbage: counted, not stored
-        Thread.sleep(forTimeInterval: 2.5)
-        sotpd.signal(SIGTERM)
-        #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
-        stopped = true
-
-        let flows = try conn.query("""
-            SELECT host(exporter), observation_domain, host(src_addr), host(dst_addr), src_port, dst_port, protocol,
-                   tcp_flags, packets, bytes, sampling_rate, in_if, out_if, src_mac::text, dst_mac::text, flow_source
-            FROM flows
-        """)
-        #expect(flows.count == 3, "\(sotpd.output)")
-        // The agent says 1 in 100; the configured override for it wins.
-        #expect(flows.first == ["127.0.0.9", "3", "127.1.1.1", "127.2.2.2", "1234", "80", "6", "24", "1", "128", "2048", "5", "7",
-                                "00:aa:bb:cc:dd:ee", "00:11:22:33:44:55", "65"])
-        #expect(try TestDB.scalar(conn, "SELECT count(*) FROM interface_counters WHERE if_index = 5 AND in_ucast = 10 AND out_errors = 24") == "3")
-        let health = try conn.query("SELECT host(exporter), observation_domain, protocol, packets, records, sequence_gaps FROM flow_exporters WHERE protocol = 65")
-        #expect(health == [["127.0.0.9", "3", "65", "3", "3", "1"]])
-        // The garbage datagram is counted against the address it came from.
-        #expect(try TestDB.scalar(conn, "SELECT decode_errors FROM flow_exporters WHERE exporter = '127.0.0.1' AND protocol = 0") == "1")
-        #expect(try TestDB.scalar(conn, "SELECT max(value) FROM sotp_stats WHERE metric = 'flow.datagrams'").flatMap(Double.init) == 4)
+        """) { port in
+            // Sequences 1, 2 and 4: one datagram lost.
+            let exporter = UDPExporter()
+            for seq: UInt32 in [1, 2, 4] { exporter.send(sflowDatagram(sequence: seq), port: port) }
+            exporter.send([0, 9, 1], port: port)  // garbage: counted, not stored
+            Thread.sleep(forTimeInterval: 2.5)
+        } check: { conn, output in
+            let flows = try conn.query("""
+                SELECT host(exporter), observation_domain, host(src_addr), host(dst_addr), src_port, dst_port, protocol,
+                       tcp_flags, packets, bytes, sampling_rate, in_if, out_if, src_mac::text, dst_mac::text, flow_source
+                FROM flows
+            """)
+            #expect(flows.count == 3, "\(output)")
+            // The agent says 1 in 100; the configured override for it wins.
+            #expect(flows.first == ["127.0.0.9", "3", "127.1.1.1", "127.2.2.2", "1234", "80", "6", "24", "1", "128", "2048", "5", "7",
+                                    "00:aa:bb:cc:dd:ee", "00:11:22:33:44:55", "65"])
+            #expect(try TestDB.scalar(conn, "SELECT count(*) FROM interface_counters WHERE if_index = 5 AND in_ucast = 10 AND out_errors = 24") == "3")
+            let health = try conn.query("SELECT host(exporter), observation_domain, protocol, packets, records, sequence_gaps FROM flow_exporters WHERE protocol = 65")
+            #expect(health == [["127.0.0.9", "3", "65", "3", "3", "1"]])
+            // The garbage datagram is counted against the address it came from.
+            #expect(try TestDB.scalar(conn, "SELECT decode_errors FROM flow_exporters WHERE exporter = '127.0.0.1' AND protocol = 0") == "1")
+            #expect(try TestDB.scalar(conn, "SELECT max(value) FROM sotp_stats WHERE metric = 'flow.datagrams'").flatMap(Double.init) == 4)
+        }
     }
 
     /// An exporter that reopens its socket (new source port) may land on another receive thread; its
     /// sequence expectation is kept per exporter, so the datagram lost across the switch still counts.
     @Test(.timeLimit(.minutes(2)))
     func sequenceGapsAreCountedAcrossASourcePortChange() throws {
-        let url = try TestDB.createScratchDatabase()
-        defer { TestDB.dropDatabase(url) }
-        let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
-        try Schema.migrate(conn)
-        let port = UInt16(TestDB.freePort())
-        let cfg = try daemonConfig(url: url, """
-        [icmp]
-        enabled = false
-        [flow]
-        netflow_port = \(port)
-        ipfix_port = 0
-        sflow_port = 0
-        sockets_per_port = 4
-        state_dir = ""
-        [stats]
-        interval_s = 1
-        """)
-        let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
-        var stopped = false
-        defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
-        for _ in 0..<100 where !sotpd.output.contains("flow listeners started") { Thread.sleep(forTimeInterval: 0.05) }
-        // 1–3 from one socket; then 5–6 from a new one each (4 is lost), so up to three threads see it.
-        let first = UDPExporter()
-        for seq: UInt32 in [1, 2, 3] { first.send(sflowDatagram(sequence: seq), port: port) }
-        Thread.sleep(forTimeInterval: 0.2)
-        for seq: UInt32 in [5, 6] {
-            UDPExporter().send(sflowDatagram(sequence: seq), port: port)
+        try withFlowDaemon("sockets_per_port = 4\nstate_dir = \"\"") { port in
+            // 1–3 from one socket; then 5–6 from a new one each (4 is lost), so up to three threads see it.
+            let first = UDPExporter()
+            for seq: UInt32 in [1, 2, 3] { first.send(sflowDatagram(sequence: seq), port: port) }
             Thread.sleep(forTimeInterval: 0.2)
+            for seq: UInt32 in [5, 6] {
+                UDPExporter().send(sflowDatagram(sequence: seq), port: port)
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+            Thread.sleep(forTimeInterval: 2)
+        } check: { conn, output in
+            let health = try conn.query("SELECT packets, records, sequence_gaps FROM flow_exporters WHERE protocol = 65")
+            #expect(health == [["5", "5", "1"]], "\(output)")
         }
-        Thread.sleep(forTimeInterval: 2)
-        sotpd.signal(SIGTERM)
-        #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
-        stopped = true
-        let health = try conn.query("SELECT packets, records, sequence_gaps FROM flow_exporters WHERE protocol = 65")
-        #expect(health == [["5", "5", "1"]], "\(sotpd.output)")
     }
 
     /// flow.raw = false with flow.aggregate: nothing in flows, one flows_1m row per key with the counts
     /// scaled by the sampling rate, written at stop although its minute has not ended.
     @Test(.timeLimit(.minutes(2)))
     func aggregatesLandInFlows1mAtStop() throws {
-        let url = try TestDB.createScratchDatabase()
-        defer { TestDB.dropDatabase(url) }
-        let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
-        try Schema.migrate(conn)
-        let port = UInt16(TestDB.freePort())
-        let cfg = try daemonConfig(url: url, """
-        [icmp]
-        enabled = false
-        [flow]
-        netflow_port = \(port)
-        ipfix_port = 0
-        sflow_port = 0
+        try withFlowDaemon("""
         state_dir = ""
         raw = false
         aggregate = ["exporter", "src_addr", "dst_addr", "protocol"]
-        [stats]
-        interval_s = 1
-        """)
-        let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
-        var stopped = false
-        defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
-        for _ in 0..<100 where !sotpd.output.contains("flow listeners started") { Thread.sleep(forTimeInterval: 0.05) }
-        let exporter = UDPExporter()
-        for seq: UInt32 in [1, 2, 3] { exporter.send(sflowDatagram(sequence: seq), port: port) }
-        Thread.sleep(forTimeInterval: 1.5)
-        sotpd.signal(SIGTERM)
-        #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
-        stopped = true
-        #expect(try TestDB.scalar(conn, "SELECT count(*) FROM flows") == "0")
-        // Each sample: 1 packet of 128 bytes, sampled 1 in 100. A datagram sent across a minute boundary
-        // splits the sums over two minutes, hence the sums over all rows.
-        let rows = try conn.query("""
-            SELECT host(exporter), host(src_addr), host(dst_addr), protocol, sum(packets), sum(bytes), sum(flows),
-                   bool_and(src_port IS NULL AND in_if IS NULL), bool_and(time = date_trunc('minute', time))
-            FROM flows_1m GROUP BY 1, 2, 3, 4
-        """)
-        #expect(rows == [["127.0.0.9", "127.1.1.1", "127.2.2.2", "6", "300", "38400", "3", "t", "t"]], "\(sotpd.output)")
-        // While it ran, the minute in progress was held (and counted) in memory.
-        #expect(try TestDB.scalar(conn, "SELECT max(value) FROM sotp_stats WHERE metric = 'flow.aggregate_entries'").flatMap(Double.init) ?? 0 >= 1)
+        """) { port in
+            let exporter = UDPExporter()
+            for seq: UInt32 in [1, 2, 3] { exporter.send(sflowDatagram(sequence: seq), port: port) }
+            Thread.sleep(forTimeInterval: 1.5)
+        } check: { conn, output in
+            #expect(try TestDB.scalar(conn, "SELECT count(*) FROM flows") == "0")
+            // Each sample: 1 packet of 128 bytes, sampled 1 in 100. A datagram sent across a minute boundary
+            // splits the sums over two minutes, hence the sums over all rows.
+            let rows = try conn.query("""
+                SELECT host(exporter), host(src_addr), host(dst_addr), protocol, sum(packets), sum(bytes), sum(flows),
+                       bool_and(src_port IS NULL AND in_if IS NULL), bool_and(time = date_trunc('minute', time))
+                FROM flows_1m GROUP BY 1, 2, 3, 4
+            """)
+            #expect(rows == [["127.0.0.9", "127.1.1.1", "127.2.2.2", "6", "300", "38400", "3", "t", "t"]], "\(output)")
+            // While it ran, the minute in progress was held (and counted) in memory.
+            #expect(try TestDB.scalar(conn, "SELECT max(value) FROM sotp_stats WHERE metric = 'flow.aggregate_entries'").flatMap(Double.init) ?? 0 >= 1)
+        }
     }
 
     @Test func aBadSamplingOverrideIsAConfigError() throws {
