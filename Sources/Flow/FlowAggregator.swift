@@ -309,10 +309,11 @@ public struct FlowAggregator: ~Copyable {
             }
             self.minute = minute
         }
-        let rate = UInt64(samplingOverride ?? r.samplingRate)
-        let factor = rate > 1 ? rate : 1
-        // Wrapping: a record with absurd counts (a broken or hostile exporter) must not stop the thread.
-        let packets = r.packets &* factor, bytes = r.bytes &* factor
+        var scaled = r
+        if let samplingOverride { scaled.samplingRate = samplingOverride }
+        // FlowRecord's scaling wraps: a record with absurd counts (a broken or hostile exporter) must
+        // not stop the thread.
+        let packets = scaled.scaledPackets, bytes = scaled.scaledBytes
         let key = FlowAggregateKey(r, minute: minute).masked(by: mask)
         counters.records &+= 1
         if table.count < maxEntries {

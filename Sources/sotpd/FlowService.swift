@@ -132,20 +132,15 @@ final class FlowWorker: @unchecked Sendable {
     /// there is one.
     @inline(__always)
     func store(_ r: FlowRecord) {
-        let override = overrides.isEmpty ? nil : overrides[r.exporter]
-        if raw {
-            if let rate = override {
-                var r = r
-                r.samplingRate = rate
-                sink.append(flows) { encodeFlow(r, &$0) }
-            } else {
-                sink.append(flows) { encodeFlow(r, &$0) }
-            }
-        }
-        if aggregating {
-            let sink = self.sink, aggregates = self.aggregates
-            aggregator.add(r, samplingOverride: override) { a in sink.append(aggregates) { encodeAggregate(a, &$0) } }
-        }
+        var r = r
+        if !overrides.isEmpty, let rate = overrides[r.exporter] { r.samplingRate = rate }
+        if raw { sink.append(flows) { encodeFlow(r, &$0) } }
+        if aggregating { aggregator.add(r, emit: { self.writeAggregate($0) }) }
+    }
+
+    /// One aggregate to `flows_1m`.
+    private func writeAggregate(_ a: FlowAggregate) {
+        sink.append(aggregates) { encodeAggregate(a, &$0) }
     }
 
     /// Runs on the receive thread between batches and when idle: writes out a minute that has ended
@@ -157,8 +152,7 @@ final class FlowWorker: @unchecked Sendable {
             savedState.withLock { $0 = state }
         }
         if aggregating {
-            let sink = self.sink, aggregates = self.aggregates
-            aggregator.flush(endedBefore: nowMicros) { a in sink.append(aggregates) { encodeAggregate(a, &$0) } }
+            aggregator.flush(endedBefore: nowMicros, emit: { self.writeAggregate($0) })
             publishAggregatorStats()
         }
     }
@@ -166,8 +160,7 @@ final class FlowWorker: @unchecked Sendable {
     /// At stop, once the receive thread is gone: everything aggregated so far, whatever its minute.
     func flushAggregates() {
         guard aggregating else { return }
-        let sink = self.sink, aggregates = self.aggregates
-        aggregator.flushAll { a in sink.append(aggregates) { encodeAggregate(a, &$0) } }
+        aggregator.flushAll(emit: { self.writeAggregate($0) })
         publishAggregatorStats()
     }
 
