@@ -48,16 +48,22 @@ struct ICMPPollerNetNSTests {
         return c.results.withLock { $0 }
     }
 
-    @Test("median RTT within 0.2 ms of an injected 20 ms delay", arguments: [false, true])
-    func rttMatchesInjectedDelay(v6: Bool) throws {
+    /// The reference is the wire (tcpdump on the veth), not the 20 ms asked of the responder: on a busy
+    /// machine the kernel delivers replies late for everyone, and that is real delay the poller should see.
+    @Test("median RTT within 0.2 ms of the wire's, never below an injected 20 ms delay", arguments: [false, true])
+    func rttMatchesTheWire(v6: Bool) throws {
         let ns = try NetNS.create(tag: "rtt")
         defer { ns.destroy() }
         try ns.startResponder(delayMicros: 20_000, lossPercent: 0)
+        let wire = try WireCapture.start(interface: ns.interface)
         let results = try Self.sweep(ns, v6: v6, count: 300, rate: 200)
-        let rtts = results.compactMap(\.rttAvgMs).sorted()
-        #expect(rtts.count == 300)
-        let median = rtts[rtts.count / 2]
-        #expect(abs(median - 20) <= 0.2, "median \(median) ms over \(rtts.count) probes (\(v6 ? "IPv6" : "IPv4"))")
+        let onWire = try wire.stop()
+        let rtts = results.compactMap(\.rttAvgMs)
+        #expect(rtts.count == 300 && onWire.count == 300, "\(rtts.count) results, \(onWire.count) answered on the wire")
+        let median = try #require(rtts.median), wireMedian = try #require(onWire.median)
+        let family = v6 ? "IPv6" : "IPv4"
+        #expect(abs(median - wireMedian) <= 0.2, "median \(median) ms, wire \(wireMedian) ms (\(family))")
+        #expect(rtts.min()! >= 20, "fastest \(rtts.min()!) ms (\(family))")
     }
 
     @Test("loss within 2 points of an injected 10% over 1000 probes", arguments: [false, true])
