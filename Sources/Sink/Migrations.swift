@@ -438,4 +438,45 @@ public let migrations: [Migration] = [
             CREATE INDEX flows_time_idx ON flows (time);
             """
     ),
+    Migration(
+        version: 6, name: "syslog and trap receivers",
+        sql: """
+            -- What the syslog receivers store besides migration 1's columns. parse_status names how the
+            -- message was read (Flow's SyslogParseStatus: rfc5424, rfc3164, …, unparsed); raw keeps the
+            -- bytes as received when the stored text had to be changed (NUL, invalid UTF-8) or the message
+            -- could not be parsed, so nothing is lost. device_id: the device whose address sent it, from
+            -- the inventory at receive time. transport: udp, tcp or tls.
+            ALTER TABLE syslog ADD COLUMN parse_status text NOT NULL DEFAULT 'rfc5424';
+            ALTER TABLE syslog ADD COLUMN raw bytea;
+            ALTER TABLE syslog ADD COLUMN device_id integer;
+            ALTER TABLE syslog ADD COLUMN transport text;
+            -- Ascending indexes: rows arrive in time order, and a DESC index puts each on the leftmost leaf
+            -- (migration 5 measured it 3x slower for COPY). create_hypertable's default is DESC.
+            DROP INDEX IF EXISTS syslog_source_time_idx;
+            DROP INDEX IF EXISTS syslog_time_idx;
+            CREATE INDEX syslog_time_idx ON syslog (time);
+            CREATE INDEX syslog_source_time_idx ON syslog (source, time);
+
+            -- Traps and informs: pdu is trap (v2c/v3 SNMPv2-Trap), inform, or v1trap (converted to a trap
+            -- OID per RFC 3584; enterprise keeps the v1 enterprise). uptime_cs is sysUpTime.0 in
+            -- hundredths of a second. community for v1/v2c, user_name (USM) and context_name for v3.
+            ALTER TABLE snmp_traps ADD COLUMN received_at timestamptz;
+            ALTER TABLE snmp_traps ADD COLUMN pdu text;
+            ALTER TABLE snmp_traps ADD COLUMN agent_address inet;
+            ALTER TABLE snmp_traps ADD COLUMN enterprise text;
+            ALTER TABLE snmp_traps ADD COLUMN uptime_cs int8;
+            ALTER TABLE snmp_traps ADD COLUMN request_id int8;
+            ALTER TABLE snmp_traps ADD COLUMN user_name text;
+            ALTER TABLE snmp_traps ADD COLUMN context_name text;
+            ALTER TABLE snmp_traps ADD COLUMN device_id integer;
+            DROP INDEX IF EXISTS snmp_traps_time_idx;
+            CREATE INDEX snmp_traps_time_idx ON snmp_traps (time);
+            CREATE INDEX snmp_traps_source_time_idx ON snmp_traps (source, time);
+            """,
+        timescale: """
+            -- Logs compress well (repeated hosts and texts); segmented by source, like flows by exporter.
+            ALTER TABLE syslog SET (timescaledb.compress, timescaledb.compress_segmentby = 'source');
+            SELECT add_compression_policy('syslog', INTERVAL '1 day');
+            """
+    ),
 ]

@@ -1,4 +1,4 @@
-// The schema against the real TimescaleDB: migrations 2 to 5 apply on top of databases holding
+// The schema against the real TimescaleDB: migrations 2 to 6 apply on top of databases holding
 // rows, device_availability is exact on hand-made event sequences, device_state reports the current run,
 // and every kind of change to devices moves sotp.inventory_version.
 import Foundation
@@ -89,8 +89,7 @@ struct SchemaTests {
         try withScratchDatabase { (conn) throws in
             #expect(try Schema.migrate(conn, upTo: 4) == (0, 4))
             try conn.execute("INSERT INTO flows (time, exporter, src_addr, dst_addr, packets, bytes) VALUES (now(), '127.0.0.1', '127.0.0.2', '127.0.0.3', 1, 64)")
-            #expect(try Schema.migrate(conn) == (4, 5))
-            try Schema.check(conn)
+            #expect(try Schema.migrate(conn, upTo: 5) == (4, 5))
             let defs = try conn.query("SELECT indexdef FROM pg_indexes WHERE tablename = 'flows' ORDER BY indexname").map { $0[0] ?? "" }
             #expect(defs.count == 1 && defs[0].hasSuffix("USING btree (\"time\")"), "\(defs)")
             // The chunk that already held a row got the new index too.
@@ -99,6 +98,31 @@ struct SchemaTests {
                   ON i.schemaname = c.chunk_schema AND i.tablename = c.chunk_name WHERE c.hypertable_name = 'flows'
             """).map { $0[0] ?? "" }
             #expect(chunkDefs.count == 1 && !chunkDefs[0].contains("DESC"), "\(chunkDefs)")
+        }
+    }
+
+    @Test func migrationSixWidensSyslogAndTraps() throws {
+        try withScratchDatabase { (conn) throws in
+            #expect(try Schema.migrate(conn, upTo: 5) == (0, 5))
+            try conn.execute("INSERT INTO syslog (time, received_at, source, message) VALUES (now(), now(), '127.0.0.1', 'before')")
+            try conn.execute("INSERT INTO snmp_traps (time, source, version, trap_oid) VALUES (now(), '127.0.0.1', 2, '1.3.6.1.6.3.1.1.5.1')")
+            #expect(try Schema.migrate(conn) == (5, 6))
+            try Schema.check(conn)
+            // The rows from before read as parsed RFC 5424 messages with nothing raw.
+            #expect(try conn.query("SELECT parse_status, raw IS NULL, device_id FROM syslog") == [["rfc5424", "t", nil]])
+            try conn.execute("""
+                INSERT INTO syslog (time, received_at, source, message, parse_status, raw, transport)
+                VALUES (now(), now(), '::1', 'x', 'unparsed', '\\x00ff', 'tcp')
+                """)
+            try conn.execute("""
+                INSERT INTO snmp_traps (time, received_at, source, version, pdu, agent_address, uptime_cs, request_id, user_name)
+                VALUES (now(), now(), '::1', 3, 'inform', '127.0.0.2', 4242, 7, 'ops')
+                """)
+            #expect(try TestDB.scalar(conn, "SELECT count(*) FROM snmp_traps WHERE pdu = 'inform' AND uptime_cs = 4242") == "1")
+            for table in ["syslog", "snmp_traps"] {
+                let defs = try conn.query("SELECT indexdef FROM pg_indexes WHERE tablename = $1", [table]).map { $0[0] ?? "" }
+                #expect(defs.count == 2 && defs.allSatisfy { !$0.contains("DESC") }, "\(defs)")
+            }
         }
     }
 }
