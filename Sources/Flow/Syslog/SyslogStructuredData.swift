@@ -1,0 +1,281 @@
+// RFC 5424 STRUCTURED-DATA: a scanner the parser uses to validate it and the JSON writer uses to read it,
+// and the writer that turns it into one JSON object for a jsonb column, merging repeated SD-IDs and
+// gathering repeated PARAM-NAMEs into arrays in linear time with caller-reused scratch space.
+
+/// Walks STRUCTURED-DATA element by element and param by param, reading nothing at or past `end`.
+/// Lenient where senders are: more than one space between params or before `]`, an unescaped `]` inside
+/// a quoted value, SD-NAMEs longer than the RFC's 32 bytes. A `\` escapes the byte after it.
+struct SyslogSDScanner {
+    /// The next byte to read; after the last element, one past its `]`.
+    private(set) var position: Int
+    let end: Int
+    /// Set at the first byte that breaks the syntax; the scanner returns nothing after.
+    private(set) var malformed = false
+    private var inElement = false
+
+    init(start: Int, end: Int) {
+        position = start
+        self.end = end
+    }
+
+    /// SD-NAME bytes: printable US-ASCII except `=`, space, `]` and `"`.
+    @inline(__always)
+    static func isNameByte(_ b: UInt8) -> Bool {
+        b > 0x20 && b < 0x7F && b != 0x3D && b != 0x5D && b != 0x22
+    }
+
+    /// The SD-ID of the element at `position`; nil when no `[` is there (the end of the structured data)
+    /// or the ID is malformed (then `malformed` is set). Call `nextParam` until it returns nil before
+    /// asking for the next element.
+    mutating func nextElement(_ bytes: RawSpan) -> Range<Int>? {
+        guard !malformed, !inElement, position < end, bytes.syslogByte(position) == 0x5B else { return nil }  // [
+        let start = position + 1
+        var q = start
+        while q < end, Self.isNameByte(bytes.syslogByte(q)) { q += 1 }
+        guard q > start, q < end, bytes.syslogByte(q) == 0x20 || bytes.syslogByte(q) == 0x5D else {
+            malformed = true
+            return nil
+        }
+        position = q
+        inElement = true
+        return start..<q
+    }
+
+    /// The next SD-PARAM of the current element: the name and the value between its quotes, escapes
+    /// still in. Nil at the element's `]` (consumed) or when malformed (then `malformed` is set).
+    mutating func nextParam(_ bytes: RawSpan) -> (name: Range<Int>, value: Range<Int>)? {
+        guard inElement, !malformed else { return nil }
+        var q = position
+        while q < end, bytes.syslogByte(q) == 0x20 { q += 1 }
+        guard q < end else {
+            malformed = true
+            return nil
+        }
+        if bytes.syslogByte(q) == 0x5D {  // ]
+            position = q + 1
+            inElement = false
+            return nil
+        }
+        let nameStart = q
+        while q < end, Self.isNameByte(bytes.syslogByte(q)) { q += 1 }
+        // A name needs a space before it and `="` after it.
+        guard q > nameStart, nameStart > position, q + 1 < end,
+              bytes.syslogByte(q) == 0x3D, bytes.syslogByte(q + 1) == 0x22
+        else {
+            malformed = true
+            return nil
+        }
+        let nameEnd = q
+        let valueStart = q + 2
+        var v = valueStart
+        while v < end {
+            let b = bytes.syslogByte(v)
+            if b == 0x22 { break }
+            v += b == 0x5C ? 2 : 1
+        }
+        guard v < end else {
+            malformed = true
+            return nil
+        }
+        position = v + 1
+        return (nameStart..<nameEnd, valueStart..<v)
+    }
+
+    /// Validates the structured data starting at `start` (a `[`) and returns where it ends, or nil when
+    /// it is malformed. `clean` is cleared when a name or value is not valid UTF-8 without NUL.
+    static func validate(_ bytes: RawSpan, _ start: Int, _ end: Int, clean: inout Bool) -> Int? {
+        var scanner = SyslogSDScanner(start: start, end: end)
+        while scanner.nextElement(bytes) != nil {
+            while let (_, value) = scanner.nextParam(bytes) {
+                if clean && !SyslogText.isClean(bytes, value.lowerBound, value.upperBound) { clean = false }
+            }
+        }
+        guard !scanner.malformed, scanner.position > start else { return nil }
+        return scanner.position
+    }
+}
+
+/// Writes RFC 5424 STRUCTURED-DATA as JSON text for a jsonb column:
+/// `[exampleSDID@32473 iut="3" eventSource="Application"][origin ip="192.0.2.1" ip="192.0.2.2"]` becomes
+/// `{"exampleSDID@32473":{"iut":"3","eventSource":"Application"},"origin":{"ip":["192.0.2.1","192.0.2.2"]}}`.
+///
+/// - Every SD-ID is a key whose value is an object, `{}` for an element without params.
+/// - A PARAM-NAME that occurs more than once (RFC 5424 allows it) becomes an array of its values in
+///   order; one that occurs once is a string.
+/// - A repeated SD-ID (RFC 5424 forbids it; some senders do it) is merged into the first: its params join
+///   the first element's, so a name in both becomes an array.
+/// - Keys keep the order of their first occurrence. Values lose RFC 5424's escapes (`\"`, `\\`, `\]`); a
+///   backslash before anything else stays. NUL and ill-formed UTF-8 become U+FFFD (jsonb rejects
+///   `\u0000`); the parser reports that as `clean == false`.
+/// - Malformed input (the parser never hands it over, but callers may) yields the elements and params
+///   before the fault, still as a valid JSON object.
+///
+/// Keep one writer per thread and reuse it: its scratch space then stops allocating.
+public struct SyslogStructuredDataJSON: Sendable {
+    private struct Entry {
+        var id: Range<Int>
+        /// Empty for an element without params.
+        var name: Range<Int>
+        var value: Range<Int>
+        var hasParam: Bool
+        /// The first entry with this SD-ID, its group.
+        var group = 0
+        var nextInGroup = -1
+        /// On the group's first entry only.
+        var lastInGroup = -1
+        var firstWithName = true
+        var nextSameName = -1
+        /// On the first entry with a name only.
+        var lastSameName = -1
+    }
+
+    private var entries: [Entry] = []
+    /// Open addressing: entry index × 2 + kind (0 SD-ID, 1 name in a group) + 1; 0 is empty.
+    private var table: [Int] = []
+    /// Seeds the hash so a sender cannot pick colliding names.
+    private let seed: UInt64
+
+    public init() {
+        seed = UInt64.random(in: 0...UInt64.max)
+    }
+
+    /// Appends the JSON object for the structured data in `range` of `bytes` to `out`.
+    /// - Returns: true when all of `range` was well-formed structured data.
+    @discardableResult
+    public mutating func append(_ bytes: RawSpan, structuredData range: Range<Int>, to out: inout [UInt8]) -> Bool {
+        let start = max(0, min(range.lowerBound, bytes.byteCount))
+        let end = max(start, min(range.upperBound, bytes.byteCount))
+        entries.removeAll(keepingCapacity: true)
+        var scanner = SyslogSDScanner(start: start, end: end)
+        while let id = scanner.nextElement(bytes) {
+            var any = false
+            while let (name, value) = scanner.nextParam(bytes) {
+                entries.append(Entry(id: id, name: name, value: value, hasParam: true))
+                any = true
+            }
+            if !any && !scanner.malformed {
+                entries.append(Entry(id: id, name: id.upperBound..<id.upperBound, value: 0..<0, hasParam: false))
+            }
+        }
+        link(bytes)
+        write(bytes, to: &out)
+        return !scanner.malformed && scanner.position == end
+    }
+
+    /// Groups entries by SD-ID and, within a group, by name.
+    private mutating func link(_ bytes: RawSpan) {
+        let count = entries.count
+        guard count > 0 else { return }
+        var size = 16
+        while size < 4 * count { size <<= 1 }
+        table.removeAll(keepingCapacity: true)
+        table.append(contentsOf: repeatElement(0, count: size))
+        let mask = size - 1
+        for i in 0..<count {
+            // The SD-ID: the previous entry's group when it is from the same element.
+            if i > 0 && entries[i - 1].id == entries[i].id {
+                entries[i].group = entries[i - 1].group
+            } else {
+                var slot = Int(truncatingIfNeeded: hash(bytes, entries[i].id, 0)) & mask
+                while true {
+                    let tagged = table[slot]
+                    if tagged == 0 {
+                        table[slot] = i << 1 + 1
+                        entries[i].group = i
+                        break
+                    }
+                    let other = (tagged - 1) >> 1
+                    if (tagged - 1) & 1 == 0 && same(bytes, entries[other].id, entries[i].id) {
+                        entries[i].group = other
+                        break
+                    }
+                    slot = (slot + 1) & mask
+                }
+            }
+            let group = entries[i].group
+            if group != i {
+                entries[entries[group].lastInGroup].nextInGroup = i
+            }
+            entries[group].lastInGroup = i
+            guard entries[i].hasParam else { continue }
+            var slot = Int(truncatingIfNeeded: hash(bytes, entries[i].name, UInt64(group) &+ 1)) & mask
+            while true {
+                let tagged = table[slot]
+                if tagged == 0 {
+                    table[slot] = i << 1 + 2
+                    entries[i].lastSameName = i
+                    break
+                }
+                let other = (tagged - 1) >> 1
+                if (tagged - 1) & 1 == 1 && entries[other].group == group
+                    && same(bytes, entries[other].name, entries[i].name) {
+                    entries[i].firstWithName = false
+                    entries[entries[other].lastSameName].nextSameName = i
+                    entries[other].lastSameName = i
+                    break
+                }
+                slot = (slot + 1) & mask
+            }
+        }
+    }
+
+    private func write(_ bytes: RawSpan, to out: inout [UInt8]) {
+        out.append(0x7B)  // {
+        var firstGroup = true
+        for g in entries.indices where entries[g].group == g {
+            if !firstGroup { out.append(0x2C) }  // ,
+            firstGroup = false
+            let id = entries[g].id
+            SyslogText.appendJSONString(bytes, id.lowerBound, id.upperBound, unescapeSD: false, to: &out)
+            out.append(0x3A)  // :
+            out.append(0x7B)
+            var firstParam = true
+            var k = g
+            while k >= 0 {
+                let e = entries[k]
+                defer { k = e.nextInGroup }
+                guard e.hasParam && e.firstWithName else { continue }
+                if !firstParam { out.append(0x2C) }
+                firstParam = false
+                SyslogText.appendJSONString(bytes, e.name.lowerBound, e.name.upperBound, unescapeSD: false, to: &out)
+                out.append(0x3A)
+                if e.nextSameName < 0 {
+                    SyslogText.appendJSONString(bytes, e.value.lowerBound, e.value.upperBound, unescapeSD: true, to: &out)
+                    continue
+                }
+                out.append(0x5B)  // [
+                var v = k
+                while v >= 0 {
+                    if v != k { out.append(0x2C) }
+                    let value = entries[v].value
+                    SyslogText.appendJSONString(bytes, value.lowerBound, value.upperBound, unescapeSD: true, to: &out)
+                    v = entries[v].nextSameName
+                }
+                out.append(0x5D)  // ]
+            }
+            out.append(0x7D)  // }
+        }
+        out.append(0x7D)
+    }
+
+    /// A seeded 64-bit FNV-1a over `range`, finished with a multiply-xorshift so low bits mix.
+    private func hash(_ bytes: RawSpan, _ range: Range<Int>, _ salt: UInt64) -> UInt64 {
+        var h = (seed ^ salt) &* 0x9E37_79B9_7F4A_7C15
+        for i in range {
+            h = (h ^ UInt64(bytes.syslogByte(i))) &* 0x0000_0100_0000_01B3
+        }
+        h ^= h >> 32
+        h = h &* 0xD6E8_FEB8_6659_FD93
+        return h ^ (h >> 32)
+    }
+
+    private func same(_ bytes: RawSpan, _ a: Range<Int>, _ b: Range<Int>) -> Bool {
+        guard a.count == b.count else { return false }
+        var j = b.lowerBound
+        for i in a {
+            if bytes.syslogByte(i) != bytes.syslogByte(j) { return false }
+            j += 1
+        }
+        return true
+    }
+}
