@@ -24,6 +24,9 @@ let package = Package(
         // sotpd's HTTP API. Hummingbird's default traits pull in swift-configuration, which sotpd does not use.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Capture's TCP/TLS syslog listener. Same URLs as Hummingbird's, so both resolve to one checkout.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // C and system libraries.
@@ -35,7 +38,17 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Libraries.
-        .target(name: "Capture", dependencies: ["CSOTPLinux", "CPcap"], swiftSettings: strict),
+        .target(
+            name: "Capture",
+            dependencies: [
+                "CSOTPLinux", "CPcap",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "Flow"),
         .target(name: "Poller", dependencies: ["Capture", "CSOTPLinux", "CNetSNMP"], swiftSettings: strict),
         .target(
