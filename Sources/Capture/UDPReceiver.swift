@@ -70,6 +70,13 @@ public final class UDPReceiverStats: Sendable {
 /// Why a listener could not be opened.
 public struct UDPReceiverError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    /// The errno of the call that failed, if a call failed (EACCES from bind: a privileged port).
+    public var errno: Int32? = nil
+
+    public init(description: String, errno: Int32? = nil) {
+        self.description = description
+        self.errno = errno
+    }
 }
 
 /// The listener. `handler(thread, bytes, from, receivedMicros)` runs on receive thread `thread`
@@ -117,7 +124,7 @@ public final class UDPReceiver: Sendable {
         func fail(_ what: String) -> UDPReceiverError {
             let e = Errno.current
             for fd in fds { close(fd) }
-            return UDPReceiverError(description: "UDP \(options.bindAddress) port \(port): \(what): \(e)")
+            return UDPReceiverError(description: "UDP \(options.bindAddress) port \(port): \(what): \(e)", errno: e.rawValue)
         }
         for _ in 0..<options.sockets {
             let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -168,6 +175,52 @@ public final class UDPReceiver: Sendable {
         bufferWarning = granted < options.receiveBufferBytes
             ? "receive buffer is \(granted) bytes, not the \(options.receiveBufferBytes) asked for: raise net.core.rmem_max (sysctl) or run with CAP_NET_ADMIN"
             : nil
+    }
+
+    /// Sends `bytes` to `peer` from receive thread `thread`'s socket (so the reply leaves from the port the
+    /// request came to, as SNMP inform responses must). Non-blocking: false when the datagram was not
+    /// sent (socket buffer full, unreachable), for the caller to count.
+    public func send(thread: Int, _ bytes: UnsafeRawBufferPointer, to peer: PeerAddress) -> Bool {
+        let fd = fds[thread]
+        var a = sockaddr_in6()
+        a.sin6_family = sa_family_t(AF_INET6)
+        a.sin6_port = peer.port.bigEndian
+        if peer.isV4 {
+            // Our sockets are IPv6 ("::") or IPv4: an IPv4 peer is written v4-mapped for the former.
+            if options.bindAddress.contains(":") {
+                let v4 = UInt32(truncatingIfNeeded: peer.low)
+                unsafe withUnsafeMutableBytes(of: &a.sin6_addr) { b in
+                    for i in 0..<10 { unsafe b[i] = 0 }
+                    unsafe b[10] = 0xff
+                    unsafe b[11] = 0xff
+                    for i in 0..<4 { unsafe b[12 + i] = UInt8(truncatingIfNeeded: v4 >> (24 - 8 * UInt32(i))) }
+                }
+            } else {
+                var v = sockaddr_in()
+                v.sin_family = sa_family_t(AF_INET)
+                v.sin_port = peer.port.bigEndian
+                v.sin_addr.s_addr = UInt32(truncatingIfNeeded: peer.low).bigEndian
+                let n = unsafe withUnsafePointer(to: &v) {
+                    unsafe $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        unsafe sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+                return n == bytes.count
+            }
+        } else {
+            unsafe withUnsafeMutableBytes(of: &a.sin6_addr) { b in
+                for i in 0..<8 {
+                    unsafe b[i] = UInt8(truncatingIfNeeded: peer.high >> (56 - 8 * UInt64(i)))
+                    unsafe b[8 + i] = UInt8(truncatingIfNeeded: peer.low >> (56 - 8 * UInt64(i)))
+                }
+            }
+        }
+        let n = unsafe withUnsafePointer(to: &a) {
+            unsafe $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                unsafe sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+            }
+        }
+        return n == bytes.count
     }
 
     deinit {

@@ -258,6 +258,35 @@ public struct CopyBuffer: Sendable {
         }
     }
 
+    // MARK: from raw memory (one copy, no per-byte generic loop: receive paths that write what arrived)
+
+    /// `text` from bytes that are valid UTF-8 without NUL (PostgreSQL checks, SQLSTATE 22021 otherwise).
+    public mutating func text(copying raw: UnsafeRawBufferPointer) {
+        fieldHeader(length: raw.count, reserving: raw.count)
+        unsafe copyRaw(raw)
+    }
+
+    /// `bytea` from raw bytes.
+    public mutating func bytea(copying raw: UnsafeRawBufferPointer) {
+        fieldHeader(length: raw.count, reserving: raw.count)
+        unsafe copyRaw(raw)
+    }
+
+    /// `jsonb` from JSON text in raw bytes: version byte 1, then the text.
+    public mutating func jsonb(copying raw: UnsafeRawBufferPointer) {
+        fieldHeader(length: raw.count + 1, reserving: raw.count + 1)
+        put(UInt8(1))
+        unsafe copyRaw(raw)
+    }
+
+    /// Appends `raw`; room must have been reserved.
+    mutating func copyRaw(_ raw: UnsafeRawBufferPointer) {
+        guard raw.count > 0 else { return }
+        let at = _count
+        unsafe storage.withUnsafeMutableBytes { unsafe UnsafeMutableRawBufferPointer(rebasing: $0[at..<(at + raw.count)]).copyMemory(from: raw) }
+        _count = at + raw.count
+    }
+
     // MARK: arrays
 
     /// A one-dimensional array whose elements are written by `elements`, one encoder call each (or
