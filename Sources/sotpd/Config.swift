@@ -38,6 +38,7 @@ enum ConfigKind: Equatable {
 /// What a string key's value, or each entry of a list key, must look like beyond being a string.
 enum StringFormat: Equatable {
     case ipv4OrEmpty, ipv6OrEmpty, cidr, address, addressRate, cpuList, listenOrEmpty, flowAggregationKey
+    case timeZone, prefixZone, hexOrEmpty
 
     var expected: String {
         switch self {
@@ -49,6 +50,9 @@ enum StringFormat: Equatable {
         case .cpuList: "CPU numbers 0…1023 and ranges, comma-separated (\"0,1\", \"2-5\"), or \"\" for none"
         case .listenOrEmpty: "ADDRESS:PORT with an IP address and a port 1…65535 (\"127.0.0.1:9750\", \"[::]:9750\"), or \"\" for none"
         case .flowAggregationKey: "one of the flow fields " + FlowAggregationKeys.names.joined(separator: ", ")
+        case .timeZone: "UTC, an offset from UTC (\"+02:00\", \"-0530\") or an IANA zone name (\"Europe/Paris\")"
+        case .prefixZone: "PREFIX=ZONE, an address or CIDR prefix and a zone (\"192.0.2.0/24=Europe/Paris\", \"2001:db8::1=+01:00\")"
+        case .hexOrEmpty: "an even number of hex digits (5 to 32 bytes), or \"\""
         }
     }
 
@@ -62,6 +66,9 @@ enum StringFormat: Equatable {
         case .cpuList: parseCPUList(s) != nil
         case .listenOrEmpty: s.isEmpty || parseListen(s) != nil
         case .flowAggregationKey: FlowAggregationKeys(name: s) != nil
+        case .timeZone: SourceZone(s) != nil
+        case .prefixZone: parsePrefixZone(s) != nil
+        case .hexOrEmpty: s.isEmpty || parseHex(s).map { (5...32).contains($0.count) } == true
         }
     }
 }
@@ -195,6 +202,49 @@ let configKeys: [ConfigKey] = [
           format: .flowAggregationKey),
     .init(path: "flow.aggregate_max_entries", kind: .int(1_000...10_000_000), defaultValue: .int(100_000),
           doc: "keys each receive thread holds per minute (~300 bytes each); when full, rows are written early"),
+    .init(path: "syslog.enabled", kind: .bool, defaultValue: .bool(true), doc: "receive syslog over UDP, TCP and TLS"),
+    .init(path: "syslog.udp_port", kind: .int(-1...65535), defaultValue: .int(-1),
+          doc: "UDP port; -1: 514 when the process may bind it, else 5514; 0: no UDP listener"),
+    .init(path: "syslog.tcp_port", kind: .int(-1...65535), defaultValue: .int(-1),
+          doc: "TCP port (RFC 6587 octet counting or LF/CRLF/NUL framing, detected per connection); -1: 514 when the process may bind it, else 5514; 0: none"),
+    .init(path: "syslog.tls_port", kind: .int(0...65535), defaultValue: .int(6514),
+          doc: "TLS port (RFC 5425), used only when syslog.tls_certificate is set; 0: none"),
+    .init(path: "syslog.tls_certificate", kind: .string, defaultValue: .string(""),
+          doc: "PEM certificate chain for the TLS listener; \"\": no TLS"),
+    .init(path: "syslog.tls_private_key", kind: .string, defaultValue: .string(""), doc: "PEM private key of that certificate"),
+    .init(path: "syslog.tls_client_ca", kind: .string, defaultValue: .string(""),
+          doc: "PEM CA bundle; when set, TLS clients must present a certificate it signed"),
+    .init(path: "syslog.bind_address", kind: .string, defaultValue: .string("::"),
+          doc: "local address of the syslog listeners; \"::\" takes IPv4 and IPv6", format: .address),
+    .init(path: "syslog.sockets_per_port", kind: .int(1...64), defaultValue: .int(2),
+          doc: "SO_REUSEPORT UDP sockets (each with its own receive thread); also the TCP event-loop threads"),
+    .init(path: "syslog.receive_buffer_bytes", kind: .int((64 << 10)...(1 << 30)), defaultValue: .int(32 << 20),
+          doc: "SO_RCVBUF per UDP socket; a warning names net.core.rmem_max when the kernel grants less"),
+    .init(path: "syslog.max_message_bytes", kind: .int(2048...(16 << 20)), defaultValue: .int(64 << 10),
+          doc: "largest TCP/TLS message kept whole; longer ones are stored truncated to it and counted (UDP keeps any datagram whole)"),
+    .init(path: "syslog.tcp_max_connections", kind: .int(1...1_000_000), defaultValue: .int(10_000),
+          doc: "open TCP/TLS connections at most; more are refused and counted"),
+    .init(path: "syslog.tcp_idle_timeout_s", kind: .int(0...86400), defaultValue: .int(0),
+          doc: "close a TCP/TLS connection silent this long; 0: never (TCP keepalive still finds dead peers)"),
+    .init(path: "syslog.timezone", kind: .string, defaultValue: .string("UTC"),
+          doc: "zone of timestamps that carry none (RFC 3164): UTC, an offset (\"+02:00\") or an IANA name (\"Europe/Paris\")",
+          format: .timeZone),
+    .init(path: "syslog.source_timezones", kind: .stringList, defaultValue: .strings([]),
+          doc: "per-source zones that win over syslog.timezone: PREFIX=ZONE (\"192.0.2.0/24=America/New_York\"); the longest prefix wins",
+          format: .prefixZone),
+    .init(path: "traps.enabled", kind: .bool, defaultValue: .bool(true), doc: "receive SNMP traps and informs"),
+    .init(path: "traps.port", kind: .int(-1...65535), defaultValue: .int(-1),
+          doc: "UDP port; -1: 162 when the process may bind it, else 1162; 0: none"),
+    .init(path: "traps.bind_address", kind: .string, defaultValue: .string("::"),
+          doc: "local address of the trap listener; \"::\" takes IPv4 and IPv6", format: .address),
+    .init(path: "traps.sockets", kind: .int(1...64), defaultValue: .int(1), doc: "SO_REUSEPORT sockets (a receive thread each)"),
+    .init(path: "traps.communities", kind: .stringList, defaultValue: .strings([]),
+          doc: "v1/v2c communities accepted; empty: any (others are counted and dropped)"),
+    .init(path: "traps.engine_id", kind: .string, defaultValue: .string(""),
+          doc: "SNMPv3 engine ID of this receiver (hex), which v3 informs are sent to; \"\": generated once and kept in traps.state_file",
+          format: .hexOrEmpty),
+    .init(path: "traps.state_file", kind: .string, defaultValue: .string("/var/lib/sotp/snmp-engine"),
+          doc: "where the generated engine ID and the boot counter (RFC 3414 snmpEngineBoots) are kept"),
 ]
 
 /// The `[icmp]` section, typed.
@@ -250,6 +300,8 @@ struct Config {
     var devices: [DeviceConfig]
     /// The password after reading password_file; nil when none is set.
     var databasePassword: String?
+    /// `[[snmp_users]]`: SNMPv3 users (traps and informs now, the SNMP poller later), secrets resolved.
+    var snmpUsers: [SNMPUserConfig] = []
 
     func int(_ key: String) -> Int {
         guard case .int(let v) = values[key] else { preconditionFailure("\(key) is not an int key") }
@@ -388,14 +440,19 @@ struct Config {
         let byPath = Dictionary(uniqueKeysWithValues: configKeys.map { ($0.path, $0) })
         let sections = Set(configKeys.map { String($0.path.split(separator: ".")[0]) })
         var devices: [DeviceConfig] = []
+        var snmpUsers: [SNMPUserConfig] = []
 
         for (name, value) in table {
             if name == "devices" {
                 devices = try parseDevices(value)
                 continue
             }
+            if name == "snmp_users" {
+                snmpUsers = try parseSNMPUsers(value)
+                continue
+            }
             guard sections.contains(name) else {
-                throw ConfigError(key: name, problem: "is not a known section\(suggest(name, among: sections.sorted() + ["devices"]))")
+                throw ConfigError(key: name, problem: "is not a known section\(suggest(name, among: sections.sorted() + ["devices", "snmp_users"]))")
             }
             guard let section = value.table else {
                 throw ConfigError(key: name, problem: "must be a table ([\(name)]), got \(describe(value))")
@@ -414,7 +471,7 @@ struct Config {
                 values[key.path] = try convertEnv(raw, for: key)
             }
         }
-        var config = Config(values: values, devices: devices, databasePassword: nil)
+        var config = Config(values: values, devices: devices, databasePassword: nil, snmpUsers: snmpUsers)
         try config.resolveSecrets()
         try config.crossCheck()
         return config

@@ -103,6 +103,20 @@ struct Run: AsyncParsableCommand {
             stats.sources.append(flowFields)
             metrics.append { StatsCatalog.samples(flowFields()) + flow.metricSamples() }
         }
+        // Syslog and traps link what they store to devices by source address, through one shared map.
+        let deviceAddresses = DeviceAddresses()
+        if config.bool("syslog.enabled") {
+            let syslog: SyslogService
+            do {
+                syslog = try SyslogService(config: config, sink: sink, devices: deviceAddresses, logger: logger)
+            } catch {
+                throw fail("\(error) (or set syslog.enabled = false)")
+            }
+            services.append(syslog)
+            let fields: @Sendable () -> [(String, Double)] = { syslog.statsFields() }
+            stats.sources.append(fields)
+            metrics.append { StatsCatalog.samples(fields()) }
+        }
         services.append(stats)
         if let (host, port) = config.apiListen {
             // Last in the list, so the group stops the API first.

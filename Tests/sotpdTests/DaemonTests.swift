@@ -10,6 +10,12 @@ import TestSupport
 /// port would be taken by the first.
 let noAPI = "[api]\nlisten = \"\""
 
+/// Likewise the syslog and trap receivers, unless a test has a `[syslog]` / `[traps]` table: their
+/// default ports (514/5514, 162/1162) would be contended by parallel daemons.
+func receiversOff(_ sections: String) -> String {
+    (sections.contains("[syslog]") ? "" : "[syslog]\nenabled = false\n") + (sections.contains("[traps]") ? "" : "[traps]\nenabled = false\n")
+}
+
 /// A config file pointing at the test database with a private spool directory. The ICMP poller is off:
 /// the shared test database's devices table holds other tests' rows, which must never be pinged. The
 /// flow listeners are off too: daemons of parallel tests would contend for the same ports.
@@ -29,6 +35,7 @@ func testConfig(spool: String, extra: String = "", icmp: Bool = false) throws ->
     [flow]
     enabled = false
     \(extra.contains("[api]") ? "" : noAPI)
+    \(receiversOff(extra))
     \(extra)
     """.write(toFile: path, atomically: true, encoding: .utf8)
     return path
@@ -49,6 +56,7 @@ func daemonConfig(url: String, _ sections: String) throws -> String {
     spool_fsync = "never"
     flush_interval_ms = 100
     \(sections.contains("[api]") ? "" : noAPI)
+    \(receiversOff(sections))
     \(sections)
     """.write(toFile: path, atomically: true, encoding: .utf8)
     return path
