@@ -383,6 +383,6 @@ public struct ResponderStats: Sendable, Equatable {
 public struct NetNSError: Error, CustomStringConvertible {
     /// What failed and why.
     public let message: String
-    init(_ message: String) { self.message = message }
+    public init(_ message: String) { self.message = message }
     public var description: String { message }
 }

@@ -20,7 +20,7 @@ public final class WireCapture: @unchecked Sendable {
         }
         let file = TestDB.tempDir("wire") + "/echo.pcap"
         let child = try Child(tcpdump, [
-            "-i", interface, "-n", "-U", "-w", file, "--time-stamp-precision=nano", "icmp or icmp6",
+            "-i", interface, "-n", "-U", "--immediate-mode", "-w", file, "--time-stamp-precision=nano", "icmp or icmp6",
         ])
         for _ in 0..<200 where !child.output.contains("listening on") {
             if child.exitStatus() != nil { break }
