@@ -84,6 +84,28 @@ struct StreamListenerTLSTests {
         #expect(l.stats.snapshot().tlsHandshakeFailures == 2)
     }
 
+    @Test func aSilentClientIsClosedAtTheHandshakeTimeout() throws {
+        let files = try Files()
+        var o = StreamListenerOptions(port: 0)
+        o.tls = StreamTLSOptions(certificateChainPath: files.cert, privateKeyPath: files.key)
+        o.tls?.handshakeTimeout = .milliseconds(200)
+        let l = try StreamListener(options: o) { _, _, _, _, _ in }
+        let port = try l.start()
+        defer { l.stop() }
+        let silent = try TestClient(port: port)
+        #expect(silent.closedByServer(within: 3))
+        #expect(StreamTestSupport.wait(2) { l.stats.snapshot().tlsHandshakeFailures == 1 && l.stats.snapshot().open == 0 })
+        // A completed handshake is not timed out, even when the client then waits.
+        let sink = FrameSink()
+        let m = try StreamListener(options: o, handler: sink.handler)
+        let mport = try m.start()
+        defer { m.stop() }
+        // s_client's input stays open for a second after the frame (five handshake timeouts).
+        try StreamTestSupport.run(["/bin/sh", "-c", "(printf '<13>slow\\n'; sleep 1) | /usr/bin/openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:\(mport)"])
+        #expect(sink.all.map(\.text) == ["<13>slow"])
+        #expect(m.stats.snapshot().tlsHandshakeFailures == 0)
+    }
+
     @Test func clientCertificatesCanBeRequired() throws {
         let files = try Files()
         let sink = FrameSink()

@@ -347,6 +347,7 @@ struct StreamListenerTests {
         #expect(Set(last.map(\.thread)) == [0, 1] && last.allSatisfy { $0.frames == 2 }, "the last housekeeping sees the last frame")
         #expect(c.closedByServer(within: 1))
         l.stop()  // twice is harmless
+        #expect(throws: StreamListenerError.self) { try l.start() }
     }
 
     @Test func badOptionsAreRefusedWithTheirName() {
