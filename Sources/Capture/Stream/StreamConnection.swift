@@ -105,23 +105,43 @@ final class IdleCloser: ChannelInboundHandler {
     }
 }
 
-/// Counts a TLS connection that errs or ends before its handshake completed (once per connection).
+/// Counts a TLS connection that errs, ends or times out before its handshake completed (once per
+/// connection), and closes it at the timeout.
 final class TLSHandshakeWatcher: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     private let stats: StreamListenerStats
+    private let timeout: TimeAmount
     private var settled = false
+    private var timer: Scheduled<Void>?
 
-    init(stats: StreamListenerStats) { self.stats = stats }
+    init(stats: StreamListenerStats, timeout: TimeAmount) {
+        self.stats = stats
+        self.timeout = timeout
+    }
 
     private func failed() {
+        timer?.cancel()
         guard !settled else { return }
         settled = true
         stats.tlsHandshakeFailures.wrappingAdd(1, ordering: .relaxed)
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            let (watcher, context) = bound.value
+            watcher.failed()
+            context.close(promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? TLSUserEvent, case .handshakeCompleted = e { settled = true }
+        if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
+            settled = true
+            timer?.cancel()
+        }
         context.fireUserInboundEventTriggered(event)
     }
 

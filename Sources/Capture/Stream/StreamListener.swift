@@ -102,6 +102,7 @@ public final class StreamListener: Sendable {
         }
         guard (1...65535).contains(options.backlog) else { throw bad("backlog must be 1…65535, got \(options.backlog)") }
         if let t = options.idleTimeout, t <= .zero { throw bad("idleTimeout must be positive, got \(t)") }
+        if let t = options.tls?.handshakeTimeout, t <= .zero { throw bad("tls.handshakeTimeout must be positive, got \(t)") }
         do { _ = try SocketAddress(ipAddress: options.bindAddress, port: Int(options.port)) } catch {
             throw bad("bind address \"\(options.bindAddress)\" is not an IPv4 or IPv6 address")
         }
@@ -120,11 +121,16 @@ public final class StreamListener: Sendable {
     /// Call once.
     @discardableResult
     public func start() throws(StreamListenerError) -> UInt16 {
+        guard state.withLock({ $0.group == nil && !$0.stopped }) else {
+            throw StreamListenerError(description: "start() called on a listener that was started or stopped")
+        }
         let o = options
         let group = MultiThreadedEventLoopGroup(numberOfThreads: o.threads)
         let loops = Array(group.makeIterator())
         let shared = shared, stats = stats, ssl = sslContext
-        let idle = o.idleTimeout.map { TimeAmount.nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
+        func nanos(_ d: Duration) -> TimeAmount { .nanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000) }
+        let idle = o.idleTimeout.map(nanos)
+        let handshakeTimeout = nanos(o.tls?.handshakeTimeout ?? .seconds(10))
         let transport: StreamTransport = ssl == nil ? .tcp : .tls
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: Int32(o.backlog))
@@ -161,7 +167,7 @@ public final class StreamListener: Sendable {
                     }
                     if let ssl {
                         try pipeline.addHandler(NIOSSLServerHandler(context: ssl))
-                        try pipeline.addHandler(TLSHandshakeWatcher(stats: stats))
+                        try pipeline.addHandler(TLSHandshakeWatcher(stats: stats, timeout: handshakeTimeout))
                     }
                     try pipeline.addHandler(ByteToMessageHandler(
                         SyslogStreamDecoder(shared: shared, thread: thread, peer: peer, transport: transport)

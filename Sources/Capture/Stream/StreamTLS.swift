@@ -15,6 +15,9 @@ public struct StreamTLSOptions: Sendable, Equatable {
     public var caPath: String?
     /// Refuse clients without a certificate signed by a CA in `caPath` (mutual TLS; needs `caPath`).
     public var requireClientCertificate = false
+    /// A connection whose handshake has not completed after this long is closed (and counted as a
+    /// handshake failure), so silent clients cannot hold TLS connections open without `idleTimeout`.
+    public var handshakeTimeout: Duration = .seconds(10)
 
     public init(certificateChainPath: String, privateKeyPath: String, caPath: String? = nil, requireClientCertificate: Bool = false) {
         self.certificateChainPath = certificateChainPath
