@@ -90,6 +90,20 @@ struct ICMPPacketTests {
         #expect(t.txKey == nil)
     }
 
+    @Test func transmitStampRingKeepsTheLatestByKeyWithinBounds() {
+        var ring = TxStampRing(capacity: 6)  // rounded up to 8
+        ring.insert(key: 3, nanos: 1_000)
+        #expect(ring.lookup(key: 3, notBefore: 900, notAfter: 2_000) == 1_000)
+        #expect(ring.lookup(key: 3, notBefore: 1_001, notAfter: 2_000) == nil, "stamped before the send")
+        #expect(ring.lookup(key: 3, notBefore: 900, notAfter: 999) == nil, "stamped after the reply")
+        #expect(ring.lookup(key: 0, notBefore: -10, notAfter: 2_000) == nil, "never stamped")
+        ring.insert(key: 11, nanos: 1_500)  // same place as 3: the older one is gone
+        #expect(ring.lookup(key: 3, notBefore: 900, notAfter: 2_000) == nil)
+        #expect(ring.lookup(key: 11, notBefore: 900, notAfter: 2_000) == 1_500)
+        ring.insert(key: UInt32.max, nanos: 1_600)
+        #expect(ring.lookup(key: UInt32.max, notBefore: 900, notAfter: 2_000) == 1_600)
+    }
+
     @Test func anyChangedTokenByteOrSequenceFailsTheMAC() throws {
         var reply = request(v6: false)
         reply[0] = 0
