@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <linux/icmp.h>
 #include <linux/icmpv6.h>
+#include <linux/errqueue.h>
 
 #define SOTP_CTRL_BYTES 128
 
@@ -102,6 +103,12 @@ int64_t sotp_batch_rx_nanos(sotp_batch *b, unsigned i) {
             memcpy(&ts, CMSG_DATA(c), sizeof ts);
             return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
         }
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING && c->cmsg_len >= CMSG_LEN(sizeof(struct scm_timestamping))) {
+            struct scm_timestamping ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            // ts[0] is the software stamp; zero when only hardware stamps are on.
+            if (ts.ts[0].tv_sec != 0 || ts.ts[0].tv_nsec != 0) return (int64_t)ts.ts[0].tv_sec * 1000000000 + ts.ts[0].tv_nsec;
+        }
     }
     return -1;
 }
@@ -192,6 +199,14 @@ void sotp_batch_set_v6(sotp_batch *b, unsigned i, const unsigned char dst[16], u
         memcpy(&pi.ipi6_addr, src, 16);
         add_cmsg(m, &used, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
     }
+    finish(m, used);
+}
+
+void sotp_batch_set_ts_key(sotp_batch *b, unsigned i, uint32_t key) {
+    struct msghdr *m = &b->msgs[i].msg_hdr;
+    size_t used = m->msg_control ? m->msg_controllen : 0;
+    m->msg_control = b->ctrl + (size_t)i * SOTP_CTRL_BYTES;
+    add_cmsg(m, &used, SOL_SOCKET, SOTP_SCM_TS_OPT_ID, &key, sizeof key);
     finish(m, used);
 }
 

@@ -66,6 +66,44 @@ struct ICMPPacketTests {
         #expect(try parse(reply6, v6: true, ipHeader: false) == .echoReply(id: 0xbeef, seq: 9, token: .valid(token)))
     }
 
+    @Test func transmitKeyRidesInTheSequenceAndTheToken() throws {
+        // The key's low half is the sequence number, the high half bytes 14–15 of the token (format 2).
+        let keyed = ProbeToken(slot: 5, generation: 6, cycle: 7, probe: 1, sentNanos: 1_700_000_000_000_000_001, txKey: 0xabcd_1234)
+        let codec = ICMPCodec(key: key, v6: false)
+        var buf = [UInt8](repeating: 0, count: 8 + 56)
+        _ = buf.withUnsafeMutableBytes { raw in
+            var span = raw.mutableBytes
+            return codec.writeEchoRequest(into: &span, id: 0xbeef, seq: 0x1234, token: keyed, payloadBytes: 56)
+        }
+        #expect(buf[6] == 0x12 && buf[7] == 0x34)
+        #expect(buf[8 + 13] == 2 && buf[8 + 14] == 0xcd && buf[8 + 15] == 0xab)
+        buf[0] = 0
+        #expect(try parse(buf, v6: false, ipHeader: false) == .echoReply(id: 0xbeef, seq: 0x1234, token: .valid(keyed)))
+        // Without a key the format stays 1 and no key comes back.
+        var plain = request(v6: false)
+        #expect(plain[8 + 13] == 1)
+        plain[0] = 0
+        guard case .echoReply(_, _, .valid(let t)) = try parse(plain, v6: false, ipHeader: false) else {
+            Issue.record("no valid token")
+            return
+        }
+        #expect(t.txKey == nil)
+    }
+
+    @Test func transmitStampRingKeepsTheLatestByKeyWithinBounds() {
+        var ring = TxStampRing(capacity: 6)  // rounded up to 8
+        ring.insert(key: 3, nanos: 1_000)
+        #expect(ring.lookup(key: 3, notBefore: 900, notAfter: 2_000) == 1_000)
+        #expect(ring.lookup(key: 3, notBefore: 1_001, notAfter: 2_000) == nil, "stamped before the send")
+        #expect(ring.lookup(key: 3, notBefore: 900, notAfter: 999) == nil, "stamped after the reply")
+        #expect(ring.lookup(key: 0, notBefore: -10, notAfter: 2_000) == nil, "never stamped")
+        ring.insert(key: 11, nanos: 1_500)  // same place as 3: the older one is gone
+        #expect(ring.lookup(key: 3, notBefore: 900, notAfter: 2_000) == nil)
+        #expect(ring.lookup(key: 11, notBefore: 900, notAfter: 2_000) == 1_500)
+        ring.insert(key: UInt32.max, nanos: 1_600)
+        #expect(ring.lookup(key: UInt32.max, notBefore: 900, notAfter: 2_000) == 1_600)
+    }
+
     @Test func anyChangedTokenByteOrSequenceFailsTheMAC() throws {
         var reply = request(v6: false)
         reply[0] = 0

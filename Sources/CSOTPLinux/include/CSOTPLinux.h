@@ -57,6 +57,9 @@ enum {
     SOTP_SOF_TIMESTAMPING_OPT_ID = 1 << 7,
     SOTP_SOF_TIMESTAMPING_TX_SCHED = 1 << 8,
     SOTP_SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11,
+    /// SCM_TS_OPT_ID (Linux 6.13, asm-generic value): a sendmsg control message with the u32 key the
+    /// packet's SOF_TIMESTAMPING_OPT_ID timestamps report, instead of the socket's running counter.
+    SOTP_SCM_TS_OPT_ID = 81,
 };
 
 /// recvmmsg(2); returns the count or -1 with errno set.
@@ -100,7 +103,8 @@ int sotp_batch_recv(int fd, sotp_batch *b, int flags);
 /// Bytes received in message i (capped at bufsize), and whether the datagram was longer.
 unsigned sotp_batch_length(const sotp_batch *b, unsigned i);
 int sotp_batch_truncated(const sotp_batch *b, unsigned i);
-/// The kernel receive time (SO_TIMESTAMPNS, CLOCK_REALTIME ns) of message i, or -1 if none came.
+/// The kernel receive time of message i (CLOCK_REALTIME ns) from SO_TIMESTAMPNS, or from the software
+/// field of SO_TIMESTAMPING's SCM_TIMESTAMPING; -1 if neither came.
 int64_t sotp_batch_rx_nanos(sotp_batch *b, unsigned i);
 /// The socket's cumulative queue-overflow drop count attached to message i (SO_RXQ_OVFL), or -1.
 int64_t sotp_batch_rxq_ovfl(sotp_batch *b, unsigned i);
@@ -113,6 +117,36 @@ void sotp_batch_set_v4(sotp_batch *b, unsigned i, uint32_t dst, uint16_t port, u
 void sotp_batch_set_v6(sotp_batch *b, unsigned i, const unsigned char dst[16], uint16_t port, unsigned len, int tclass, const unsigned char *src);
 /// sendmmsg of messages start..<start+count (EINTR retried); the count sent, or -1 with errno.
 int sotp_batch_send(int fd, sotp_batch *b, unsigned start, unsigned count);
+/// Appends an SCM_TS_OPT_ID control message carrying `key` to message i, after what sotp_batch_set_v4/v6
+/// wrote (call it after them). The socket must have SOF_TIMESTAMPING_OPT_ID on.
+void sotp_batch_set_ts_key(sotp_batch *b, unsigned i, uint32_t key);
+/// Whether the kernel takes SCM_TS_OPT_ID on this IPv4 ICMP socket (SOF_TIMESTAMPING_OPT_ID on): an echo
+/// request to 127.0.0.1 with MSG_PROBE, which IPv4 raw and ping sockets route but never send. 1 or 0.
+int sotp_ts_key_supported_v4(int fd);
+
+/// What an error-queue message is (sotp_errq_entry).
+enum {
+    /// Anything else: a local error, another timestamp kind (scheduled, acked), missing control data.
+    SOTP_ERRQ_OTHER = 0,
+    /// A software transmit timestamp (SCM_TSTAMP_SND) with its SOF_TIMESTAMPING_OPT_ID key.
+    SOTP_ERRQ_TX_SOFTWARE = 1,
+    /// An ICMP or ICMPv6 error queued because IP_RECVERR/IPV6_RECVERR is on.
+    SOTP_ERRQ_ICMP = 2,
+};
+/// recvmmsg batches of a socket's error queue (MSG_ERRQUEUE): small data buffers (timestamps come with
+/// SOF_TIMESTAMPING_OPT_TSONLY, so without the packet) and room for the timestamp and extended-error cmsgs.
+typedef struct sotp_errq sotp_errq;
+/// count messages; NULL when out of memory.
+sotp_errq *sotp_errq_new(unsigned count);
+void sotp_errq_free(sotp_errq *q);
+unsigned sotp_errq_count(const sotp_errq *q);
+/// recvmmsg(MSG_ERRQUEUE | MSG_DONTWAIT) into every message (EINTR retried); the count, or -1 with errno
+/// (EAGAIN when the queue is empty).
+int sotp_errq_recv(int fd, sotp_errq *q);
+/// Message i's kind. For SOTP_ERRQ_TX_SOFTWARE, *key is the OPT_ID key and *nanos the software time
+/// (CLOCK_REALTIME ns); for SOTP_ERRQ_ICMP, *key is the ICMP type << 8 | code.
+int sotp_errq_entry(const sotp_errq *q, unsigned i, uint32_t *key, int64_t *nanos);
+
 /// Raw ICMP type filters: only the types in pass_mask (bit n = type n) / pass_types reach the socket.
 int sotp_icmp_filter_v4(int fd, uint32_t pass_mask);
 int sotp_icmp_filter_v6(int fd, const uint8_t *pass_types, unsigned n);

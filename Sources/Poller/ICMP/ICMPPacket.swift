@@ -2,14 +2,18 @@
 // and the errors that quote a probe). Pure: bytes in, values out; the sockets are in ICMPSocket.swift.
 
 /// What a probe's payload carries so a reply can be matched without per-probe state: the target's slot
-/// and generation, the cycle and probe number, the send time, and a SipHash MAC over all of it.
+/// and generation, the cycle and probe number, the send time, the key of the kernel's transmit timestamp,
+/// and a SipHash MAC over all of it.
 struct ProbeToken: Equatable, Sendable {
     var slot: UInt32
     var generation: UInt32
     var cycle: UInt32
     var probe: UInt8
-    /// CLOCK_REALTIME nanoseconds when the probe was handed to the kernel.
+    /// CLOCK_REALTIME nanoseconds just before the probe was handed to the kernel (user space).
     var sentNanos: Int64
+    /// The SOF_TIMESTAMPING_OPT_ID key the kernel reports with this probe's transmit timestamp, nil
+    /// when it is not known. Its low 16 bits are the echo sequence number, the high 16 ride in the token.
+    var txKey: UInt32? = nil
 
     /// Bytes the token takes at the start of the payload.
     static let size = 32
@@ -54,16 +58,20 @@ struct ICMPCodec: Sendable {
 
     /// Writes an echo request (ICMP header + `payloadBytes`) into `out`, which must hold 8 + payloadBytes
     /// bytes; returns the length. The IPv4 checksum is filled in; for ICMPv6 the kernel computes it.
+    /// With a `txKey` in the token, `seq` must be its low 16 bits.
     func writeEchoRequest(into out: inout MutableRawSpan, id: UInt16, seq: UInt16, token t: ProbeToken, payloadBytes: Int) -> Int {
         let length = 8 + payloadBytes
         precondition(payloadBytes >= ProbeToken.size && out.byteCount >= length, "echo request does not fit")
+        precondition(t.txKey.map { UInt16(truncatingIfNeeded: $0) == seq } ?? true, "seq is not the key's low half")
         out.storeBytes(of: echoRequestType, toByteOffset: 0, as: UInt8.self)
         out.storeBytes(of: 0, toByteOffset: 1, as: UInt8.self)
         out.storeBytes(of: 0, toByteOffset: 2, as: UInt16.self)
         out.storeBytes(of: id.bigEndian, toByteOffset: 4, as: UInt16.self)
         out.storeBytes(of: seq.bigEndian, toByteOffset: 6, as: UInt16.self)
         let w0 = UInt64(t.slot) | UInt64(t.generation) << 32
-        let w1 = UInt64(t.cycle) | UInt64(t.probe) << 32 | 1 << 40  // byte 13: token format 1
+        // Byte 13 is the token format: 1 without a transmit key, 2 with the key's high half in bytes 14–15.
+        var w1 = UInt64(t.cycle) | UInt64(t.probe) << 32 | 1 << 40
+        if let k = t.txKey { w1 = UInt64(t.cycle) | UInt64(t.probe) << 32 | 2 << 40 | UInt64(k >> 16) << 48 }
         let w2 = UInt64(bitPattern: t.sentNanos)
         let mac = key.hash(w0, w1, w2, UInt64(seq))
         out.storeBytes(of: w0.littleEndian, toByteOffset: 8, as: UInt64.self)
@@ -110,10 +118,11 @@ struct ICMPCodec: Sendable {
         let w2 = UInt64(littleEndian: bytes.load(offset + 16))
         let mac = UInt64(littleEndian: bytes.load(offset + 24))
         guard key.hash(w0, w1, w2, UInt64(seq)) == mac else { return .invalid }
+        let txKey: UInt32? = (w1 >> 40) & 0xff == 2 ? UInt32(truncatingIfNeeded: w1 >> 48) << 16 | UInt32(seq) : nil
         return .valid(ProbeToken(
             slot: UInt32(truncatingIfNeeded: w0), generation: UInt32(truncatingIfNeeded: w0 >> 32),
             cycle: UInt32(truncatingIfNeeded: w1), probe: UInt8(truncatingIfNeeded: w1 >> 32),
-            sentNanos: Int64(bitPattern: w2)))
+            sentNanos: Int64(bitPattern: w2), txKey: txKey))
     }
 
     /// Parses one received message. `withIPHeader` is true for raw IPv4 sockets, whose reads start at

@@ -1,7 +1,8 @@
 // The ICMP poller: a sender thread that walks a timing wheel and sends echo requests in sendmmsg
-// batches, and a receiver thread that matches replies by their MAC'd token, times them with the
-// kernel's receive timestamp, closes each cycle and runs the up/down state machine. The two share no
-// locks on the hot path: the sender tells the receiver which cycles to close through an SPSC ring.
+// batches, and a receiver thread that matches replies by their MAC'd token, times them from the
+// kernel's transmit timestamp (read from the socket's error queue) to its receive timestamp, closes each
+// cycle and runs the up/down state machine. The two share no locks on the hot path: the sender tells the
+// receiver which cycles to close through an SPSC ring.
 import Capture
 import CSOTPLinux
 import Foundation
@@ -25,6 +26,11 @@ public struct ICMPPollerOptions: Sendable {
     public var ipv6 = true
     /// Wheel resolution: probes are sent at most this much after their time (plus the send itself).
     public var tick: Duration = .microseconds(250)
+    /// Where a probe's send time comes from: the kernel's transmit timestamp (default) or user space.
+    public var txTimestamps: ICMPTxTimestamps = .auto
+    /// Transmit timestamps kept per socket until the replies come: at least the probes one socket sends
+    /// within the longest timeout. A reply whose stamp was pushed out is timed from user space (counted).
+    public var txTimestampsKept = 1 << 18
     public init() {}
 }
 
@@ -33,6 +39,8 @@ public final class ICMPPoller: Sendable {
     public let stats = ICMPStats()
     /// True when the sockets are raw (ICMP errors are seen), false for datagram sockets.
     public let rawSockets: Bool
+    /// How kernel transmit timestamps are matched to probes, or `.none` when send times are user space's.
+    public let txTimestampKeys: ICMPTxTimestampKeys
 
     private let engine: Engine
     private let control = Mutex(Control())
@@ -45,13 +53,22 @@ public final class ICMPPoller: Sendable {
         onResult: @escaping @Sendable (ICMPCycleResult) -> Void,
         onStateChange: @escaping @Sendable (ICMPStateChange) -> Void = { _ in }
     ) throws(ICMPSocketError) {
-        let v4 = try ICMPSocket(v6: false, mode: options.socketMode, receiveBufferBytes: options.receiveBufferBytes)
+        let tx = options.txTimestamps != .off
+        let v4 = try ICMPSocket(v6: false, mode: options.socketMode, receiveBufferBytes: options.receiveBufferBytes, txTimestamps: tx)
         var v6: ICMPSocket?
         if options.ipv6 {
-            v6 = try ICMPSocket(v6: true, mode: options.socketMode, receiveBufferBytes: options.receiveBufferBytes)
+            v6 = try ICMPSocket(v6: true, mode: options.socketMode, receiveBufferBytes: options.receiveBufferBytes, txTimestamps: tx)
         }
         rawSockets = v4.raw
-        engine = Engine(options: options, v4: v4, v6: v6, stats: stats, onResult: onResult, onStateChange: onStateChange)
+        var keys = ICMPTxTimestampKeys.none
+        if v4.txTimestamps && (v6?.txTimestamps ?? true) {
+            keys = options.txTimestamps == .auto && v4.acceptsPerPacketKeys() ? .perPacket : .counter
+            // The counter starts at 0 when SO_TIMESTAMPING turns OPT_ID on; reset it anyway, so nothing
+            // done to the socket since (the per-packet check sends nothing) can have moved it.
+            if keys == .counter && !(v4.resetTxKeyCounter() && (v6?.resetTxKeyCounter() ?? true)) { keys = .none }
+        }
+        txTimestampKeys = keys
+        engine = Engine(options: options, v4: v4, v6: v6, keys: keys, stats: stats, onResult: onResult, onStateChange: onStateChange)
     }
 
     /// Starts the sender and receiver threads.
@@ -121,6 +138,10 @@ public final class ICMPPoller: Sendable {
         engine.submit(commands)
         return refused
     }
+
+    /// With counter keys: acts as if a send had failed where the kernel may or may not have taken a key, so
+    /// the sender stops keying probes until it resets the counter. For tests of that path.
+    func loseTxKeyCount() { engine.loseKeyCount.store(true, ordering: .releasing) }
 
     /// Why the sender's real-time priority could not be set, if it could not (the poller runs anyway).
     public var schedulingProblem: String? { engine.senderSchedulingError.withLock { $0 } }
@@ -193,6 +214,7 @@ private final class Engine: @unchecked Sendable {
     let v4: ICMPSocket
     let v6: ICMPSocket?
     var hasV6: Bool { v6 != nil }
+    let keys: ICMPTxTimestampKeys
     let stats: ICMPStats
     let onResult: @Sendable (ICMPCycleResult) -> Void
     let onStateChange: @Sendable (ICMPStateChange) -> Void
@@ -210,6 +232,7 @@ private final class Engine: @unchecked Sendable {
     let senderPending = Atomic<Bool>(false)
     let receiverPending = Atomic<Bool>(false)
     let stopping = Atomic<Bool>(false)
+    let loseKeyCount = Atomic<Bool>(false)
     let receiverDone = Atomic<Bool>(false)
     let running = Atomic<Bool>(false)
     let senderSchedulingError = Mutex<String?>(nil)
@@ -224,11 +247,12 @@ private final class Engine: @unchecked Sendable {
     }
     let done = DispatchGroup()
 
-    init(options: ICMPPollerOptions, v4: ICMPSocket, v6: ICMPSocket?, stats: ICMPStats,
+    init(options: ICMPPollerOptions, v4: ICMPSocket, v6: ICMPSocket?, keys: ICMPTxTimestampKeys, stats: ICMPStats,
          onResult: @escaping @Sendable (ICMPCycleResult) -> Void, onStateChange: @escaping @Sendable (ICMPStateChange) -> Void) {
         self.options = options
         self.v4 = v4
         self.v6 = v6
+        self.keys = keys
         self.stats = stats
         self.onResult = onResult
         self.onStateChange = onStateChange
@@ -352,17 +376,68 @@ private struct PendingProbe {
     var due: Int64
 }
 
+/// The sender's view of one socket's transmit-timestamp keys.
+private struct TxKeyState {
+    /// The key of the next probe: ours with per-packet keys; the kernel's OPT_ID counter with counter keys,
+    /// valid while `synced`.
+    var next: UInt32 = 0
+    /// Counter keys: false after a send whose effect on the counter is unknown; probes go without keys
+    /// (their replies are timed from user space) until the counter is reset at `resetAt`.
+    var synced = true
+    var resetAt: Int64 = 0
+}
+
+/// What the sender needs to write probes, besides the batch.
+private struct ProbeWriter {
+    let codec: ICMPCodec
+    let slots: [SenderSlot]
+    let id: UInt16
+    let sentAt: Int64
+
+    /// Writes pending[range] into the batch, all stamped `sentAt`. With `firstKey`, probe j's transmit
+    /// key is firstKey + (j − range.lowerBound) and its sequence number that key's low half; without, the
+    /// sequence numbers continue `seq`. `perPacket` also hands the key to the kernel (SCM_TS_OPT_ID).
+    func write(_ batch: borrowing ProbeBatch, _ pending: [PendingProbe], _ range: Range<Int>, firstKey: UInt32?,
+               perPacket: Bool, seq: inout UInt16) {
+        for j in range {
+            let p = pending[j]
+            let s = slots[Int(p.slot)]
+            let key = firstKey.map { $0 &+ UInt32(truncatingIfNeeded: j - range.lowerBound) }
+            let sq: UInt16
+            if let key {
+                sq = UInt16(truncatingIfNeeded: key)
+            } else {
+                seq &+= 1
+                sq = seq
+            }
+            let token = ProbeToken(
+                slot: UInt32(p.slot), generation: s.generation, cycle: s.cycle,
+                probe: p.probe, sentNanos: sentAt, txKey: key)
+            let len = batch.fill(j) { out in
+                codec.writeEchoRequest(into: &out, id: id, seq: sq, token: token, payloadBytes: Int(s.payload))
+            }
+            batch.address(j, to: s.address.peer, length: len, tos: s.tos < 0 ? nil : UInt8(s.tos), source: s.source?.peer,
+                          txKey: perPacket ? key : nil)
+        }
+    }
+}
+
 private struct SenderSide: ~Copyable {
     let e: Engine
     var slots: [SenderSlot] = []
     var wheel: TimerWheel
     var fired: [Int32] = []
-    var batch4: MessageBatch
-    var batch6: MessageBatch
+    var batch4: ProbeBatch
+    var batch6: ProbeBatch
     var pending4: [PendingProbe] = []
     var pending6: [PendingProbe] = []
     var seq4: UInt16 = 0
     var seq6: UInt16 = 0
+    var keys4 = TxKeyState()
+    var keys6 = TxKeyState()
+    /// The longest timeout of any target yet: with counter keys, how long after a lost count the counter
+    /// may restart, so no reply to a probe keyed before it can still come and meet a reused key.
+    var longestTimeout: Int64 = 0
     let codec4: ICMPCodec
     let codec6: ICMPCodec
     var lateness: [Int]
@@ -376,8 +451,8 @@ private struct SenderSide: ~Copyable {
         e = engine
         wheel = TimerWheel(tick: engine.options.tick, slots: 1 << 17, now: monotonicNanos())
         bufferSize = 8 + 56
-        batch4 = MessageBatch(count: engine.options.batchSize, bufferSize: 2048)
-        batch6 = MessageBatch(count: engine.options.batchSize, bufferSize: 2048)
+        batch4 = ProbeBatch(count: engine.options.batchSize, bufferSize: 2048)
+        batch6 = ProbeBatch(count: engine.options.batchSize, bufferSize: 2048)
         bufferSize = 2048
         codec4 = ICMPCodec(key: engine.key, v6: false)
         codec6 = ICMPCodec(key: engine.key, v6: true)
@@ -391,6 +466,13 @@ private struct SenderSide: ~Copyable {
         while !e.stopping.load(ordering: .acquiring) {
             if backlogAt < backlog.count || e.senderPending.load(ordering: .acquiring) { applyCommands() }
             let now = monotonicNanos()
+            if e.keys == .counter && e.loseKeyCount.exchange(false, ordering: .acquiring) {
+                flush(v6: false)
+                flush(v6: true)
+                let resetAt = now + longestTimeout + 100_000_000
+                if keys4.synced { keys4 = TxKeyState(next: 0, synced: false, resetAt: resetAt) }
+                if keys6.synced { keys6 = TxKeyState(next: 0, synced: false, resetAt: resetAt) }
+            }
             // Only ticks wholly in the past fire, so no probe leaves before its time.
             fired.removeAll(keepingCapacity: true)
             wheel.advance(throughTick: now / wheel.tick - 1, into: &fired)
@@ -462,6 +544,7 @@ private struct SenderSide: ~Copyable {
                 }
                 let s = t.settings
                 let interval = s.interval.nanos, spacing = s.spacing.nanos, timeout = s.timeout.nanos
+                longestTimeout = max(longestTimeout, timeout)
                 let slack = interval - spacing * Int64(s.probes - 1) - timeout
                 slots[i] = SenderSlot(
                     generation: gen, active: true, oneShot: oneShot, address: t.address, interval: interval,
@@ -495,8 +578,8 @@ private struct SenderSide: ~Copyable {
         flush(v6: false)
         flush(v6: true)
         bufferSize = size
-        batch4 = MessageBatch(count: e.options.batchSize, bufferSize: size)
-        batch6 = MessageBatch(count: e.options.batchSize, bufferSize: size)
+        batch4 = ProbeBatch(count: e.options.batchSize, bufferSize: size)
+        batch6 = ProbeBatch(count: e.options.batchSize, bufferSize: size)
     }
 
     mutating func handle(_ slot: Int32) {
@@ -547,51 +630,62 @@ private struct SenderSide: ~Copyable {
     mutating func flush(v6: Bool) {
         let n = v6 ? pending6.count : pending4.count
         guard n > 0 else { return }
+        // The clock for the tokens; the kernel's transmit timestamp replaces it for the RTT when it comes.
         let sentAt = realtimeNanos(), sentMono = monotonicNanos()
+        for p in v6 ? pending6 : pending4 { lateness[ICMPStats.bucket(latenessNanos: sentMono - p.due)] += 1 }
+        let writer = ProbeWriter(codec: v6 ? codec6 : codec4, slots: slots, id: e.identifier, sentAt: sentAt)
+        let holdOff = longestTimeout + 100_000_000
         if v6 {
-            Self.build(batch6, pending6, codec6, &seq6, &lateness, slots, e.identifier, sentAt: sentAt, sentMono: sentMono)
-            if let sock = e.v6 { send(batch6, sock, count: n) }
+            if let sock = e.v6 { Self.transmit(batch6, pending6, writer, sock, &seq6, &keys6, e, now: sentMono, holdOff: holdOff) }
             pending6.removeAll(keepingCapacity: true)
         } else {
-            Self.build(batch4, pending4, codec4, &seq4, &lateness, slots, e.identifier, sentAt: sentAt, sentMono: sentMono)
-            send(batch4, e.v4, count: n)
+            Self.transmit(batch4, pending4, writer, e.v4, &seq4, &keys4, e, now: sentMono, holdOff: holdOff)
             pending4.removeAll(keepingCapacity: true)
         }
         latenessDirty = true
         e.stats.add(e.stats.probesSent, n)
     }
 
-    /// Writes the pending probes into the batch, all stamped with the same send time (taken just before).
-    static func build(
-        _ batch: borrowing MessageBatch, _ pending: [PendingProbe], _ codec: ICMPCodec, _ seq: inout UInt16,
-        _ lateness: inout [Int], _ slots: [SenderSlot], _ id: UInt16, sentAt: Int64, sentMono: Int64
-    ) {
-        for j in 0..<pending.count {
-            let p = pending[j]
-            let s = slots[Int(p.slot)]
-            seq &+= 1
-            let sq = seq
-            let token = ProbeToken(
-                slot: UInt32(p.slot), generation: s.generation, cycle: s.cycle,
-                probe: p.probe, sentNanos: sentAt)
-            let len = batch.fill(j) { out in
-                codec.writeEchoRequest(into: &out, id: id, seq: sq, token: token, payloadBytes: Int(s.payload))
+    /// Writes and sends one family's pending probes, keeping that socket's transmit keys. `holdOff`: how
+    /// long after a lost count the counter may be reset.
+    static func transmit(_ batch: borrowing ProbeBatch, _ pending: [PendingProbe], _ writer: ProbeWriter, _ sock: ICMPSocket,
+                         _ seq: inout UInt16, _ keys: inout TxKeyState, _ e: Engine, now: Int64, holdOff: Int64) {
+        let n = pending.count
+        switch e.keys {
+        case .none:
+            writer.write(batch, pending, 0..<n, firstKey: nil, perPacket: false, seq: &seq)
+            send(batch, sock, count: n, e.stats)
+        case .perPacket:
+            // Our keys, given to the kernel with each packet: whatever a send does, they stay right.
+            writer.write(batch, pending, 0..<n, firstKey: keys.next, perPacket: true, seq: &seq)
+            send(batch, sock, count: n, e.stats)
+            keys.next &+= UInt32(n)
+        case .counter:
+            if !keys.synced && now >= keys.resetAt {
+                if sock.resetTxKeyCounter() {
+                    keys = TxKeyState()
+                    e.stats.add(e.stats.txKeyResets)
+                } else {
+                    keys.resetAt = now + holdOff
+                }
             }
-            batch.address(j, to: s.address.peer, length: len, tos: s.tos < 0 ? nil : UInt8(s.tos), source: s.source?.peer)
-            lateness[ICMPStats.bucket(latenessNanos: sentMono - p.due)] += 1
+            let wasSynced = keys.synced
+            writer.write(batch, pending, 0..<n, firstKey: keys.synced ? keys.next : nil, perPacket: false, seq: &seq)
+            sendFollowingCounter(batch, pending, writer, sock, &seq, &keys, e.stats)
+            if wasSynced && !keys.synced { keys.resetAt = now + holdOff }
         }
     }
 
-    func send(_ batch: borrowing MessageBatch, _ sock: borrowing ICMPSocket, count n: Int) {
+    static func send(_ batch: borrowing ProbeBatch, _ sock: borrowing ICMPSocket, count n: Int, _ stats: ICMPStats) {
         var start = 0, waits = 0
         while start < n {
             switch batch.send(sock.fd, start: start, count: n - start) {
             case .success(0):
                 // Send buffer full: give the kernel a moment, a bounded number of times.
                 waits += 1
-                e.stats.add(e.stats.sendRetries)
+                stats.add(stats.sendRetries)
                 if waits > 1000 {
-                    e.stats.add(e.stats.sendErrors, n - start)
+                    stats.add(stats.sendErrors, n - start)
                     return
                 }
                 usleep(50)
@@ -599,9 +693,79 @@ private struct SenderSide: ~Copyable {
                 start += k
             case .failure:
                 // This message's destination was refused (no route, EPERM…); the rest may still go.
-                e.stats.add(e.stats.sendErrors)
+                stats.add(stats.sendErrors)
                 start += 1
             }
+        }
+    }
+
+    /// `send` for counter keys: the kernel's OPT_ID counter moves once per packet that got as far as being
+    /// built, so the keys written into the batch hold only while every send is accounted for. A refusal at
+    /// routing (no route, prohibited, bad source) builds nothing: the rest of the batch is rewritten one key
+    /// down. Anything else (a full buffer, a firewall drop, an error sendmmsg lost) may or may not have
+    /// taken a key, depending on the kernel and where it failed: the rest go without keys and the counter
+    /// is reset later.
+    static func sendFollowingCounter(_ batch: borrowing ProbeBatch, _ pending: [PendingProbe], _ writer: ProbeWriter,
+                                     _ sock: borrowing ICMPSocket, _ seq: inout UInt16, _ keys: inout TxKeyState, _ stats: ICMPStats) {
+        let n = pending.count
+        var start = 0, waits = 0
+        // Message `start` failed inside a sendmmsg that did not say why; it and the rest were rewritten
+        // without keys until its retry tells.
+        var doubt = false
+        while start < n {
+            switch batch.send(sock.fd, start: start, count: n - start) {
+            case .success(0):
+                if keys.synced {
+                    if !doubt { writer.write(batch, pending, start..<n, firstKey: nil, perPacket: false, seq: &seq) }
+                    keys.synced = false
+                    doubt = false
+                }
+                waits += 1
+                stats.add(stats.sendRetries)
+                if waits > 1000 {
+                    stats.add(stats.sendErrors, n - start)
+                    return
+                }
+                usleep(50)
+            case .success(let k):
+                if doubt {
+                    keys.synced = false
+                    doubt = false
+                }
+                if keys.synced { keys.next &+= UInt32(k) }
+                start += k
+                if start < n && keys.synced {
+                    doubt = true
+                    writer.write(batch, pending, start..<n, firstKey: nil, perPacket: false, seq: &seq)
+                }
+            case .failure(let err):
+                stats.add(stats.sendErrors)
+                if keys.synced {
+                    if Self.refusedAtRouting(err) {
+                        // Nothing was built, this time nor (the same route) the time sendmmsg lost.
+                        doubt = false
+                        if start + 1 < n {
+                            writer.write(batch, pending, start + 1..<n, firstKey: keys.next, perPacket: false, seq: &seq)
+                        }
+                    } else {
+                        if !doubt && start + 1 < n {
+                            writer.write(batch, pending, start + 1..<n, firstKey: nil, perPacket: false, seq: &seq)
+                        }
+                        keys.synced = false
+                        doubt = false
+                    }
+                }
+                start += 1
+            }
+        }
+    }
+
+    /// Errors a datagram send returns from the route lookup, before the kernel builds the packet (and
+    /// takes an OPT_ID key): no route, unreachable or prohibited route, broadcast, a source not ours.
+    static func refusedAtRouting(_ e: Errno) -> Bool {
+        switch e.rawValue {
+        case ENETUNREACH, EHOSTUNREACH, EACCES, EINVAL, EADDRNOTAVAIL: true
+        default: false
         }
     }
 }
@@ -663,12 +827,22 @@ private struct ReceiverSide: ~Copyable {
     var batch: MessageBatch
     let codec4: ICMPCodec
     let codec6: ICMPCodec
+    var errors: ErrorQueue
+    var stamps4: TxStampRing
+    var stamps6: TxStampRing
+    /// The error queue was read again for a reply whose stamp was missing, since the last read of replies:
+    /// once is enough, as every stamp of a probe answered so far was queued before that read.
+    var rereadErrors = false
 
     init(engine: Engine) {
         e = engine
         batch = MessageBatch(count: engine.options.batchSize, bufferSize: 512)
         codec4 = ICMPCodec(key: engine.key, v6: false)
         codec6 = ICMPCodec(key: engine.key, v6: true)
+        errors = ErrorQueue(count: engine.options.batchSize)
+        let kept = engine.keys == .none ? 1 : max(1, engine.options.txTimestampsKept)
+        stamps4 = TxStampRing(capacity: kept)
+        stamps6 = TxStampRing(capacity: engine.v6 == nil ? 1 : kept)
     }
 
     mutating func run() {
@@ -680,16 +854,24 @@ private struct ReceiverSide: ~Copyable {
             // Closes are taken only when their deadline passed before this drain began: every reply that
             // could still count was then already in the socket buffer.
             let drainStart = monotonicNanos()
+            fds[0].revents = 0
+            if fds.count > 1 { fds[1].revents = 0 }
             if busy {
                 // Under load, read in batches every 200 µs instead of being woken for each packet: the
                 // kernel timestamps keep the RTTs exact, and the sender no longer pays for our wakeups.
                 var ts = timespec(tv_sec: 0, tv_nsec: 200_000)
                 _ = unsafe nanosleep(&ts, nil)
             } else {
+                // A transmit timestamp wakes us too (POLLERR, which cannot be masked): it is read below
+                // before the replies, whose probes' stamps were all queued before the reply could come.
                 _ = unsafe poll(&fds, nfds_t(fds.count), e.closes.count > 0 ? 1 : 5)
             }
+            if e.keys != .none || fds[0].revents & Int16(POLLERR) != 0 { readErrors(v6: false) }
             var got = drain(v6: false)
-            if e.v6 != nil { got += drain(v6: true) }
+            if e.v6 != nil {
+                if e.keys != .none || fds[1].revents & Int16(POLLERR) != 0 { readErrors(v6: true) }
+                got += drain(v6: true)
+            }
             busy = got >= 8
             while let c = e.closes.peek(), c.deadline <= drainStart {
                 _ = e.closes.pop()
@@ -761,11 +943,60 @@ private struct ReceiverSide: ~Copyable {
             }
             total += n
             if n == 0 { return total }
+            rereadErrors = false
             // A target added just now may already be answering: learn of it before matching.
             if e.receiverPending.load(ordering: .acquiring) { applyCommands(wait: true) }
             for i in 0..<n { handle(i, v6: v6) }
             if n < batch.count { return total }
         }
+    }
+
+    /// Reads the socket's error queue until it is empty, keeping the transmit timestamps by key.
+    mutating func readErrors(v6: Bool) {
+        guard let fd = v6 ? e.v6?.fd : e.v4.fd else { return }
+        while true {
+            let n: Int
+            do {
+                n = try errors.receive(fd)
+            } catch {
+                e.stats.add(e.stats.receiveErrors)
+                return
+            }
+            if n == 0 { return }
+            var stamps = 0
+            for i in 0..<n {
+                switch errors.entry(i) {
+                case .transmitted(let key, let nanos):
+                    if v6 { stamps6.insert(key: key, nanos: nanos) } else { stamps4.insert(key: key, nanos: nanos) }
+                    stamps += 1
+                case .icmpError, .other:
+                    // ICMP errors come here only with IP_RECVERR, which the poller leaves off: raw sockets get
+                    // them as packets (counted in handle), datagram sockets not at all.
+                    e.stats.add(e.stats.errorQueueOther)
+                }
+            }
+            e.stats.add(e.stats.txTimestamps, stamps)
+            if n < errors.count { return }
+        }
+    }
+
+    /// When the probe left: the kernel's transmit timestamp, or the clock read before the send when
+    /// there is none (counted, unless transmit timestamps are off).
+    mutating func sendTime(_ t: ProbeToken, v6: Bool, rx: Int64) -> Int64 {
+        guard e.keys != .none else { return t.sentNanos }
+        if let key = t.txKey {
+            if let tx = v6 ? stamps6.lookup(key: key, notBefore: t.sentNanos, notAfter: rx)
+                : stamps4.lookup(key: key, notBefore: t.sentNanos, notAfter: rx) { return tx }
+            // Queued after the last read of the error queue (the reply followed right behind): read again.
+            if !rereadErrors {
+                rereadErrors = true
+                readErrors(v6: v6)
+                if let tx = v6 ? stamps6.lookup(key: key, notBefore: t.sentNanos, notAfter: rx)
+                    : stamps4.lookup(key: key, notBefore: t.sentNanos, notAfter: rx) { return tx }
+            }
+        }
+        e.stats.add(e.stats.txTimestampFallbacks)
+        return t.sentNanos
     }
 
     mutating func handle(_ i: Int, v6: Bool) {
@@ -798,7 +1029,7 @@ private struct ReceiverSide: ~Copyable {
             switch token {
             case .absent: e.stats.add(e.stats.foreign)
             case .invalid: e.stats.add(e.stats.forged)
-            case .valid(let t): reply(t, from: batch.source(i).map(IPAddress.init), rx: rx)
+            case .valid(let t): reply(t, from: batch.source(i).map(IPAddress.init), rx: rx, v6: v6)
             }
         case .error(_, _, let dst, let id, let seq, let token):
             _ = seq
@@ -822,7 +1053,7 @@ private struct ReceiverSide: ~Copyable {
         e.stats.add(e.stats.icmpErrors)
     }
 
-    mutating func reply(_ t: ProbeToken, from source: IPAddress?, rx: Int64) {
+    mutating func reply(_ t: ProbeToken, from source: IPAddress?, rx: Int64, v6: Bool) {
         let i = Int(t.slot)
         guard i < slots.count, slots[i].generation == t.generation, t.generation != 0 else {
             e.stats.add(e.stats.stale)
@@ -845,7 +1076,7 @@ private struct ReceiverSide: ~Copyable {
         if slots[i].received == 0 {
             slots[i].startMicros = (t.sentNanos - Int64(t.probe) * slots[i].spacing) / 1000
         }
-        let rtt = max(0, rx - t.sentNanos)
+        let rtt = max(0, rx - sendTime(t, v6: v6, rx: rx))
         if rtt > slots[i].timeout {
             slots[i].late &+= 1
             e.stats.add(e.stats.repliesLate)

@@ -1,5 +1,6 @@
 // The ICMP poller's sockets: one per address family, raw (CAP_NET_RAW) or unprivileged ICMP datagram
-// ("ping") sockets, with kernel receive timestamps. Their batches are Capture's MessageBatch.
+// ("ping") sockets, with kernel receive and transmit timestamps. Replies are read with Capture's
+// MessageBatch, probes sent with ProbeBatch, transmit timestamps read with ErrorQueue.
 import Capture
 import CSOTPLinux
 #if canImport(Glibc)
@@ -27,9 +28,18 @@ final class ICMPSocket: Sendable {
     let fd: Int32
     let v6: Bool
     let raw: Bool
+    /// SO_TIMESTAMPING is on with software transmit and receive stamps, keyed (OPT_ID) and without the
+    /// packet (OPT_TSONLY); false: SO_TIMESTAMPNS for receive only.
+    let txTimestamps: Bool
 
-    /// Opens the socket for one family in `mode` (`.auto` tries raw, then datagram).
-    init(v6: Bool, mode: ICMPSocketMode, receiveBufferBytes: Int) throws(ICMPSocketError) {
+    /// The SO_TIMESTAMPING flags: one option, one clock (CLOCK_REALTIME, the software field) for both
+    /// directions, so an RTT is the difference of two stamps the kernel took the same way.
+    static let timestampingFlags = Int32(SOTP_SOF_TIMESTAMPING_TX_SOFTWARE | SOTP_SOF_TIMESTAMPING_RX_SOFTWARE
+        | SOTP_SOF_TIMESTAMPING_SOFTWARE | SOTP_SOF_TIMESTAMPING_OPT_ID | SOTP_SOF_TIMESTAMPING_OPT_TSONLY)
+
+    /// Opens the socket for one family in `mode` (`.auto` tries raw, then datagram), with kernel
+    /// transmit timestamps if `txTimestamps` and the kernel agrees.
+    init(v6: Bool, mode: ICMPSocketMode, receiveBufferBytes: Int, txTimestamps: Bool = true) throws(ICMPSocketError) {
         let family = v6 ? AF_INET6 : AF_INET
         let proto = Int32(v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP)
         var fd: Int32 = -1
@@ -58,8 +68,14 @@ final class ICMPSocket: Sendable {
         self.fd = fd
         self.v6 = v6
         self.raw = isRaw
-        var one: Int32 = 1
-        _ = unsafe setsockopt(fd, SOL_SOCKET, Int32(SOTP_SO_TIMESTAMPNS), &one, socklen_t(MemoryLayout<Int32>.size))
+        var flags = ICMPSocket.timestampingFlags
+        if txTimestamps, unsafe setsockopt(fd, SOL_SOCKET, Int32(SOTP_SO_TIMESTAMPING), &flags, socklen_t(MemoryLayout<Int32>.size)) == 0 {
+            self.txTimestamps = true
+        } else {
+            self.txTimestamps = false
+            var one: Int32 = 1
+            _ = unsafe setsockopt(fd, SOL_SOCKET, Int32(SOTP_SO_TIMESTAMPNS), &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         // Room for a few hundred ms of replies at 100k/s; SO_RCVBUFFORCE passes rmem_max where we may.
         var size = Int32(clamping: receiveBufferBytes)
         if unsafe setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
@@ -83,6 +99,23 @@ final class ICMPSocket: Sendable {
     }
 
     deinit { close(fd) }
+
+    /// Whether the kernel keys transmit timestamps per packet (SCM_TS_OPT_ID). Asked of the IPv4 socket
+    /// only (see sotp_ts_key_supported_v4); the answer holds for both families of one kernel.
+    func acceptsPerPacketKeys() -> Bool {
+        precondition(!v6, "asked of the IPv4 socket")
+        guard txTimestamps else { return false }
+        return sotp_ts_key_supported_v4(fd) != 0
+    }
+
+    /// Restarts the socket's OPT_ID counter at 0: the kernel resets it when OPT_ID is turned on.
+    func resetTxKeyCounter() -> Bool {
+        var without = ICMPSocket.timestampingFlags & ~Int32(SOTP_SOF_TIMESTAMPING_OPT_ID)
+        var with = ICMPSocket.timestampingFlags
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        guard unsafe setsockopt(fd, SOL_SOCKET, Int32(SOTP_SO_TIMESTAMPING), &without, size) == 0 else { return false }
+        return unsafe setsockopt(fd, SOL_SOCKET, Int32(SOTP_SO_TIMESTAMPING), &with, size) == 0
+    }
 
     static var pingGroupRange: String {
         guard let f = unsafe fopen("/proc/sys/net/ipv4/ping_group_range", "r") else { return "unreadable" }

@@ -22,6 +22,10 @@ public final class ICMPStats: Sendable {
     let closeQueueWaits = Atomic<Int>(0)
     let reportQueueWaits = Atomic<Int>(0)
     let receiveErrors = Atomic<Int>(0)
+    let txTimestamps = Atomic<Int>(0)
+    let txTimestampFallbacks = Atomic<Int>(0)
+    let txKeyResets = Atomic<Int>(0)
+    let errorQueueOther = Atomic<Int>(0)
     /// Send lateness against schedule: buckets of 10 µs below 10 ms, then of 1 ms below 10 s, then one.
     /// `lateness` holds everything since start; `window` since the last `takeLatenessWindow()`.
     let lateness = Mutex<(total: [Int], window: [Int])>((
@@ -82,6 +86,15 @@ public final class ICMPStats: Sendable {
         /// Times the receiver waited because the reporter (the sink) was 256k results behind.
         public var reportQueueWaits = 0
         public var receiveErrors = 0
+        /// Kernel transmit timestamps read from the sockets' error queues.
+        public var txTimestamps = 0
+        /// Replies timed from the clock read in user space before the send, because the kernel's transmit
+        /// timestamp was not there (lost to a full error queue, evicted, or a send whose key was unknown).
+        public var txTimestampFallbacks = 0
+        /// Times a socket's OPT_ID counter was reset after a send left it unknown (counter keys only).
+        public var txKeyResets = 0
+        /// Error-queue messages that are not transmit timestamps (counted and dropped).
+        public var errorQueueOther = 0
         /// Send lateness percentiles in microseconds (bucket upper edges, 10 µs resolution below 10 ms).
         public var latenessP50Micros = 0
         public var latenessP99Micros = 0
@@ -97,6 +110,8 @@ public final class ICMPStats: Sendable {
                 ("malformed", malformed), ("icmp_errors", icmpErrors), ("icmp_errors_unattributed", icmpErrorsUnattributed),
                 ("no_kernel_timestamp", noKernelTimestamp), ("cycles_closed", cyclesClosed),
                 ("close_queue_waits", closeQueueWaits), ("report_queue_waits", reportQueueWaits), ("receive_errors", receiveErrors),
+                ("tx_timestamps", txTimestamps), ("tx_timestamp_fallbacks", txTimestampFallbacks),
+                ("tx_key_resets", txKeyResets), ("error_queue_other", errorQueueOther),
                 ("send_lateness_p50_us", latenessP50Micros), ("send_lateness_p99_us", latenessP99Micros),
                 ("send_lateness_max_us", latenessMaxMicros),
             ]
@@ -123,6 +138,10 @@ public final class ICMPStats: Sendable {
         s.closeQueueWaits = closeQueueWaits.load(ordering: .relaxed)
         s.reportQueueWaits = reportQueueWaits.load(ordering: .relaxed)
         s.receiveErrors = receiveErrors.load(ordering: .relaxed)
+        s.txTimestamps = txTimestamps.load(ordering: .relaxed)
+        s.txTimestampFallbacks = txTimestampFallbacks.load(ordering: .relaxed)
+        s.txKeyResets = txKeyResets.load(ordering: .relaxed)
+        s.errorQueueOther = errorQueueOther.load(ordering: .relaxed)
         let p = lateness.withLock { ICMPStats.percentiles($0.total) }
         s.latenessSamples = p.samples
         s.latenessP50Micros = p.p50
