@@ -24,6 +24,8 @@ let package = Package(
         // sotpd's HTTP API. Hummingbird's default traits pull in swift-configuration, which sotpd does not use.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // SNMPv3 USM: HMAC-MD5/SHA, SHA-2 and AES-CFB (AES._CFB is in _CryptoExtras) for the Poller target.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C and system libraries.
@@ -37,7 +39,15 @@ let package = Package(
         // Libraries.
         .target(name: "Capture", dependencies: ["CSOTPLinux", "CPcap"], swiftSettings: strict),
         .target(name: "Flow"),
-        .target(name: "Poller", dependencies: ["Capture", "CSOTPLinux", "CNetSNMP"], swiftSettings: strict),
+        .target(
+            name: "Poller",
+            dependencies: [
+                "Capture", "CSOTPLinux", "CNetSNMP",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "Sink",
             dependencies: ["CLibPQ", "CZlib", .product(name: "Logging", package: "swift-log")],
