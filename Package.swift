@@ -27,6 +27,8 @@ let package = Package(
         // Capture's TCP/TLS syslog listener. Same URLs as Hummingbird's, so both resolve to one checkout.
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // SNMPv3 USM: HMAC-MD5/SHA, SHA-2 and AES-CFB (AES._CFB is in _CryptoExtras) for the Poller target.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C and system libraries.
@@ -50,7 +52,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "Flow"),
-        .target(name: "Poller", dependencies: ["Capture", "CSOTPLinux", "CNetSNMP"], swiftSettings: strict),
+        .target(
+            name: "Poller",
+            dependencies: [
+                "Capture", "CSOTPLinux", "CNetSNMP",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "Sink",
             dependencies: ["CLibPQ", "CZlib", .product(name: "Logging", package: "swift-log")],
