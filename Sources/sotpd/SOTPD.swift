@@ -117,6 +117,18 @@ struct Run: AsyncParsableCommand {
             stats.sources.append(fields)
             metrics.append { StatsCatalog.samples(fields()) }
         }
+        if config.bool("traps.enabled") && config.int("traps.port") != 0 {
+            let traps: TrapService
+            do {
+                traps = try TrapService(config: config, sink: sink, devices: deviceAddresses, logger: logger)
+            } catch {
+                throw fail("\(error) (or set traps.enabled = false)")
+            }
+            services.append(traps)
+            let fields: @Sendable () -> [(String, Double)] = { traps.statsFields() }
+            stats.sources.append(fields)
+            metrics.append { StatsCatalog.samples(fields()) }
+        }
         services.append(stats)
         if let (host, port) = config.apiListen {
             // Last in the list, so the group stops the API first.
