@@ -167,11 +167,14 @@ public struct SyslogStructuredDataJSON: Sendable {
     /// Seeds the hash so a sender cannot pick colliding names.
     private let seed: UInt64
 
+    /// A writer with empty scratch space and a random hash seed.
     public init() {
         seed = UInt64.random(in: 0...UInt64.max)
     }
 
-    /// Appends the JSON object for the structured data in `range` of `bytes` to `out`.
+    /// Appends the JSON object for the structured data in `range` of `bytes` to `out`. Reserves room for
+    /// the worst case first (6 bytes per byte of `range`, plus 2), so a reused buffer stops allocating once
+    /// it has seen the largest structured data.
     /// - Returns: true when all of `range` was well-formed structured data.
     @discardableResult
     public mutating func append(_ bytes: RawSpan, structuredData range: Range<Int>, to out: inout [UInt8]) -> Bool {
