@@ -57,5 +57,14 @@ let package = Package(
             path: "Benchmarks/SFlowDecode",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "SyslogParse",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Flow", package: "sotp"),
+            ],
+            path: "Benchmarks/SyslogParse",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

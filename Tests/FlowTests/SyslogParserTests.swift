@@ -154,6 +154,27 @@ struct SyslogParserTests {
         #expect(object != nil)
     }
 
+    @Test func cleanFlagSeesABadByteAtEveryPositionOfAValue() {
+        // Values of 0–24 bytes with one NUL or ill-formed byte at each position, the rest ASCII: the
+        // eight-byte skips must not jump over it, in the value scan, the JSON or the message.
+        for length in 0...24 {
+            let good = syslogBytes(#"<14>1 - h a - - [a v=""#) + Array(repeating: 0x61, count: length) + syslogBytes(#""] m"#)
+            #expect(parseFields(good).1.clean)
+            for position in 0..<length {
+                for bad: UInt8 in [0x00, 0xFF] {
+                    var bytes = good
+                    bytes[22 + position] = bad
+                    let (m, f) = parseFields(bytes)
+                    #expect(f.status == .rfc5424 && !f.clean && m.keepRaw, "length \(length) position \(position)")
+                    // A trailing "z" so a NUL at the last position is not trimmed away.
+                    var text = syslogBytes("<13>Nov 22 06:00:00 h app: ") + Array(repeating: 0x61, count: length) + [0x7A]
+                    text[27 + position] = bad
+                    #expect(!parseFields(text).1.clean, "message length \(length) position \(position)")
+                }
+            }
+        }
+    }
+
     @Test func jsonWriterSurvivesAnyRange() {
         let bytes = syslogBytes(#"[a b="1"][c d="2" e"#)
         var writer = SyslogStructuredDataJSON()

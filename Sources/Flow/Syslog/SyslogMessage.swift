@@ -75,6 +75,7 @@ public struct SyslogMessage: Sendable, Equatable {
     /// and NUL. Empty when the message has none.
     public var message: Range<Int> = 0..<0
 
+    /// An empty message: status `unparsed`, no fields, clean.
     public init() {}
 
     /// True when the caller should also store the raw bytes (bytea): the text is not clean, or the

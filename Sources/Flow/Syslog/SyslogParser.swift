@@ -4,6 +4,7 @@
 /// Parses one syslog message (a UDP datagram, or one frame of a TCP stream after RFC 6587 framing is
 /// removed). Stateless; one value can serve every thread.
 public struct SyslogParser: Sendable {
+    /// A parser; it has no settings, the zone is given per call.
     public init() {}
 
     /// Parses `bytes`, applying a fixed UTC offset to timestamps that carry no zone.

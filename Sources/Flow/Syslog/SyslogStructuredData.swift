@@ -18,10 +18,29 @@ struct SyslogSDScanner {
         self.end = end
     }
 
+    /// Set by `nextParam` when the value it returned has a byte ≥ 0x80 or a NUL, so only those values
+    /// need a UTF-8 check.
+    private(set) var valueNotASCII = false
+
     /// SD-NAME bytes: printable US-ASCII except `=`, space, `]` and `"`.
     @inline(__always)
     static func isNameByte(_ b: UInt8) -> Bool {
         b > 0x20 && b < 0x7F && b != 0x3D && b != 0x5D && b != 0x22
+    }
+
+    /// The end of the SD-NAME bytes from `p`: the first other byte, or `end`.
+    @inline(__always)
+    static func nameEnd(_ bytes: RawSpan, _ p: Int, _ end: Int) -> Int {
+        var q = p
+        while end - q >= 8 {
+            let w = bytes.syslogWord(q)
+            let stop = (w & SyslogSWAR.highs) | SyslogSWAR.hasBelow(w, 0x21) | SyslogSWAR.has(w, 0x7F)
+                | SyslogSWAR.has(w, 0x3D) | SyslogSWAR.has(w, 0x5D) | SyslogSWAR.has(w, 0x22)
+            q += stop.trailingZeroBitCount >> 3
+            if stop != 0 { return q }
+        }
+        while q < end, isNameByte(bytes.syslogByte(q)) { q += 1 }
+        return q
     }
 
     /// The SD-ID of the element at `position`; nil when no `[` is there (the end of the structured data)
@@ -30,8 +49,7 @@ struct SyslogSDScanner {
     mutating func nextElement(_ bytes: RawSpan) -> Range<Int>? {
         guard !malformed, !inElement, position < end, bytes.syslogByte(position) == 0x5B else { return nil }  // [
         let start = position + 1
-        var q = start
-        while q < end, Self.isNameByte(bytes.syslogByte(q)) { q += 1 }
+        let q = Self.nameEnd(bytes, start, end)
         guard q > start, q < end, bytes.syslogByte(q) == 0x20 || bytes.syslogByte(q) == 0x5D else {
             malformed = true
             return nil
@@ -57,7 +75,7 @@ struct SyslogSDScanner {
             return nil
         }
         let nameStart = q
-        while q < end, Self.isNameByte(bytes.syslogByte(q)) { q += 1 }
+        q = Self.nameEnd(bytes, q, end)
         // A name needs a space before it and `="` after it.
         guard q > nameStart, nameStart > position, q + 1 < end,
               bytes.syslogByte(q) == 0x3D, bytes.syslogByte(q + 1) == 0x22
@@ -68,11 +86,23 @@ struct SyslogSDScanner {
         let nameEnd = q
         let valueStart = q + 2
         var v = valueStart
+        var notASCII: UInt64 = 0
         while v < end {
+            if end - v >= 8 {
+                // Skip to the first `"` or `\`, noting bytes ≥ 0x80 and NULs on the way (those past the
+                // quote too, which at worst costs the value a UTF-8 check it did not need).
+                let w = bytes.syslogWord(v)
+                notASCII |= (w & SyslogSWAR.highs) | SyslogSWAR.hasBelow(w, 1)
+                let special = SyslogSWAR.has(w, 0x22) | SyslogSWAR.has(w, 0x5C)
+                v += special.trailingZeroBitCount >> 3
+                if special == 0 { continue }
+            }
             let b = bytes.syslogByte(v)
             if b == 0x22 { break }
+            if b == 0 || b >= 0x80 { notASCII = 1 }
             v += b == 0x5C ? 2 : 1
         }
+        valueNotASCII = notASCII != 0
         guard v < end else {
             malformed = true
             return nil
@@ -87,7 +117,9 @@ struct SyslogSDScanner {
         var scanner = SyslogSDScanner(start: start, end: end)
         while scanner.nextElement(bytes) != nil {
             while let (_, value) = scanner.nextParam(bytes) {
-                if clean && !SyslogText.isClean(bytes, value.lowerBound, value.upperBound) { clean = false }
+                if clean && scanner.valueNotASCII && !SyslogText.isClean(bytes, value.lowerBound, value.upperBound) {
+                    clean = false
+                }
             }
         }
         guard !scanner.malformed, scanner.position > start else { return nil }
@@ -135,11 +167,14 @@ public struct SyslogStructuredDataJSON: Sendable {
     /// Seeds the hash so a sender cannot pick colliding names.
     private let seed: UInt64
 
+    /// A writer with empty scratch space and a random hash seed.
     public init() {
         seed = UInt64.random(in: 0...UInt64.max)
     }
 
-    /// Appends the JSON object for the structured data in `range` of `bytes` to `out`.
+    /// Appends the JSON object for the structured data in `range` of `bytes` to `out`. Reserves room for
+    /// the worst case first (6 bytes per byte of `range`, plus 2), so a reused buffer stops allocating once
+    /// it has seen the largest structured data.
     /// - Returns: true when all of `range` was well-formed structured data.
     @discardableResult
     public mutating func append(_ bytes: RawSpan, structuredData range: Range<Int>, to out: inout [UInt8]) -> Bool {
@@ -158,68 +193,93 @@ public struct SyslogStructuredDataJSON: Sendable {
             }
         }
         link(bytes)
-        write(bytes, to: &out)
+        // Every input byte becomes at most 6 output bytes (a control character as \u00XX), and the
+        // punctuation around names and values never outgrows what they had in the input.
+        out.append(addingCapacity: 6 * (end - start) + 2) { span in
+            write(bytes, to: &span)
+        }
         return !scanner.malformed && scanner.position == end
     }
 
-    /// Groups entries by SD-ID and, within a group, by name.
+    /// Groups entries by SD-ID and, within a group, by name. Up to 16 entries (nearly every message)
+    /// by comparing with the earlier ones; beyond, through a seeded hash table, so a message full of
+    /// elements costs linear time.
     private mutating func link(_ bytes: RawSpan) {
         let count = entries.count
         guard count > 0 else { return }
-        var size = 16
-        while size < 4 * count { size <<= 1 }
-        table.removeAll(keepingCapacity: true)
-        table.append(contentsOf: repeatElement(0, count: size))
-        let mask = size - 1
+        let hashed = count > 16
+        var mask = 0
+        if hashed {
+            var size = 64
+            while size < 4 * count { size <<= 1 }
+            table.removeAll(keepingCapacity: true)
+            table.append(contentsOf: repeatElement(0, count: size))
+            mask = size - 1
+        }
         for i in 0..<count {
-            // The SD-ID: the previous entry's group when it is from the same element.
+            // The SD-ID's group: the previous entry's when it is from the same element.
+            var group = i
             if i > 0 && entries[i - 1].id == entries[i].id {
-                entries[i].group = entries[i - 1].group
-            } else {
+                group = entries[i - 1].group
+            } else if hashed {
                 var slot = Int(truncatingIfNeeded: hash(bytes, entries[i].id, 0)) & mask
-                while true {
-                    let tagged = table[slot]
-                    if tagged == 0 {
-                        table[slot] = i << 1 + 1
-                        entries[i].group = i
-                        break
-                    }
-                    let other = (tagged - 1) >> 1
-                    if (tagged - 1) & 1 == 0 && same(bytes, entries[other].id, entries[i].id) {
-                        entries[i].group = other
+                while table[slot] != 0 {
+                    let other = (table[slot] - 1) >> 1
+                    if (table[slot] - 1) & 1 == 0 && same(bytes, entries[other].id, entries[i].id) {
+                        group = other
                         break
                     }
                     slot = (slot + 1) & mask
                 }
+                if group == i { table[slot] = i << 1 + 1 }
+            } else {
+                for j in 0..<i where entries[j].group == j && same(bytes, entries[j].id, entries[i].id) {
+                    group = j
+                    break
+                }
             }
-            let group = entries[i].group
+            entries[i].group = group
             if group != i {
                 entries[entries[group].lastInGroup].nextInGroup = i
             }
             entries[group].lastInGroup = i
             guard entries[i].hasParam else { continue }
-            var slot = Int(truncatingIfNeeded: hash(bytes, entries[i].name, UInt64(group) &+ 1)) & mask
-            while true {
-                let tagged = table[slot]
-                if tagged == 0 {
-                    table[slot] = i << 1 + 2
-                    entries[i].lastSameName = i
-                    break
+
+            // The first entry of the group with this name, if not this one.
+            var first = i
+            if hashed {
+                var slot = Int(truncatingIfNeeded: hash(bytes, entries[i].name, UInt64(group) &+ 1)) & mask
+                while table[slot] != 0 {
+                    let other = (table[slot] - 1) >> 1
+                    if (table[slot] - 1) & 1 == 1 && entries[other].group == group
+                        && same(bytes, entries[other].name, entries[i].name) {
+                        first = other
+                        break
+                    }
+                    slot = (slot + 1) & mask
                 }
-                let other = (tagged - 1) >> 1
-                if (tagged - 1) & 1 == 1 && entries[other].group == group
-                    && same(bytes, entries[other].name, entries[i].name) {
-                    entries[i].firstWithName = false
-                    entries[entries[other].lastSameName].nextSameName = i
-                    entries[other].lastSameName = i
-                    break
+                if first == i { table[slot] = i << 1 + 2 }
+            } else {
+                var k = group
+                while k != i {
+                    if entries[k].hasParam && entries[k].firstWithName && same(bytes, entries[k].name, entries[i].name) {
+                        first = k
+                        break
+                    }
+                    k = entries[k].nextInGroup
                 }
-                slot = (slot + 1) & mask
+            }
+            if first == i {
+                entries[i].lastSameName = i
+            } else {
+                entries[i].firstWithName = false
+                entries[entries[first].lastSameName].nextSameName = i
+                entries[first].lastSameName = i
             }
         }
     }
 
-    private func write(_ bytes: RawSpan, to out: inout [UInt8]) {
+    private func write(_ bytes: RawSpan, to out: inout OutputSpan<UInt8>) {
         out.append(0x7B)  // {
         var firstGroup = true
         for g in entries.indices where entries[g].group == g {

@@ -55,17 +55,14 @@ public enum SyslogText {
     /// Valid UTF-8 without NUL in `start..<end` (within the span). Eight bytes at a time while they are
     /// ASCII without NUL.
     static func isClean(_ bytes: RawSpan, _ start: Int, _ end: Int) -> Bool {
-        let high: UInt64 = 0x8080_8080_8080_8080
-        let ones: UInt64 = 0x0101_0101_0101_0101
         var i = start
         while i < end {
             if end - i >= 8 {
+                // Skip to the first byte that is NUL or ≥ 0x80.
                 let w = bytes.syslogWord(i)
-                // No byte ≥ 0x80 and no zero byte (the classic has-zero-byte test).
-                if w & high == 0 && (w &- ones) & ~w & high == 0 {
-                    i += 8
-                    continue
-                }
+                let special = (w & SyslogSWAR.highs) | SyslogSWAR.hasBelow(w, 1)
+                i += special.trailingZeroBitCount >> 3
+                if special == 0 { continue }
             }
             let b = bytes.syslogByte(i)
             if b == 0 { return false }
@@ -112,15 +109,22 @@ public enum SyslogText {
 
     // MARK: JSON
 
-    /// Appends `range` as a JSON string (quotes included). With `unescapeSD`, RFC 5424's PARAM-VALUE
-    /// escapes `\"`, `\\` and `\]` are undone first (any other backslash is literal, as the RFC says).
-    /// NUL and ill-formed UTF-8 become U+FFFD (PostgreSQL's jsonb rejects `\u0000`); other control
-    /// characters are escaped.
-    static func appendJSONString(_ bytes: RawSpan, _ start: Int, _ end: Int, unescapeSD: Bool, to out: inout [UInt8]) {
+    /// Appends `start..<end` as a JSON string (quotes included). With `unescapeSD`, RFC 5424's
+    /// PARAM-VALUE escapes `\"`, `\\` and `\]` are undone first (any other backslash is literal, as the RFC
+    /// says). NUL and ill-formed UTF-8 become U+FFFD (PostgreSQL's jsonb rejects `\u0000`); other control
+    /// characters are escaped. Writes at most 6 bytes per input byte plus 2.
+    static func appendJSONString(_ bytes: RawSpan, _ start: Int, _ end: Int, unescapeSD: Bool, to out: inout OutputSpan<UInt8>) {
         out.append(0x22)
         var run = start
         var i = start
         while i < end {
+            if end - i >= 8 {
+                // Printable ASCII other than `"` and `\` is copied as it is: skip to the first other byte.
+                let w = bytes.syslogWord(i)
+                let special = (w & SyslogSWAR.highs) | SyslogSWAR.hasBelow(w, 0x20) | SyslogSWAR.has(w, 0x22) | SyslogSWAR.has(w, 0x5C)
+                i += special.trailingZeroBitCount >> 3
+                if special == 0 { continue }
+            }
             let b = bytes.syslogByte(i)
             if b >= 0x20 && b < 0x80 && b != 0x22 && b != 0x5C {
                 i += 1
@@ -133,7 +137,7 @@ public enum SyslogText {
                     continue
                 }
                 out.syslogAppend(bytes, run..<i)
-                out.syslogAppendReplacement()
+                out.append(0xEF); out.append(0xBF); out.append(0xBD)  // U+FFFD
                 i -= step
                 run = i
                 continue
@@ -153,7 +157,7 @@ public enum SyslogText {
                     }
                 }
                 out.append(0x5C); out.append(0x5C)
-            case 0x00: out.syslogAppendReplacement()
+            case 0x00: out.append(0xEF); out.append(0xBF); out.append(0xBD)  // U+FFFD
             case 0x08: out.append(0x5C); out.append(0x62)  // \b
             case 0x09: out.append(0x5C); out.append(0x74)  // \t
             case 0x0A: out.append(0x5C); out.append(0x6E)  // \n

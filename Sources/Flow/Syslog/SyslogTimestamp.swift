@@ -26,7 +26,7 @@ enum SyslogTime {
     static let microsPerSecond: Int64 = 1_000_000
 
     /// Days from 1970-01-01 to a proleptic Gregorian date (eras of 400 years, years starting in March so
-    /// the leap day is the last day of the year).
+    /// the leap day is the last day of the year; the method of Howard Hinnant's `days_from_civil`).
     static func days(year: Int64, month: Int, day: Int) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
