@@ -254,12 +254,38 @@ public enum BER {
         }
     }
 
-    /// A validated OBJECT IDENTIFIER as dotted decimal text.
+    /// A validated OBJECT IDENTIFIER as dotted decimal text, written straight into the string's storage.
     public static func oidText(_ bytes: RawSpan, _ t: BERTLV) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(t.length * 3)
-        appendOIDText(bytes, t, to: &out)
-        return String(decoding: out, as: UTF8.self)
+        // At most 10 digits and a dot per arc; the first octet holds two arcs.
+        let capacity = 11 * (t.length + 1)
+        return unsafe String(unsafeUninitializedCapacity: capacity) { buf in
+            var n = 0
+            forEachArc(bytes, t) { a in
+                if n > 0 {
+                    unsafe buf[n] = UInt8(ascii: ".")
+                    n += 1
+                }
+                var digits = 1
+                var p: UInt32 = 10
+                while digits < 10 && a >= p {
+                    digits += 1
+                    p = p &* 10
+                }
+                var x = a
+                for i in stride(from: n + digits - 1, through: n, by: -1) {
+                    unsafe buf[i] = UInt8(ascii: "0") + UInt8(x % 10)
+                    x /= 10
+                }
+                n += digits
+            }
+            return n
+        }
+    }
+
+    /// Bytes in `range` as a String (invalid UTF-8 becomes U+FFFD), without an intermediate array.
+    public static func string(_ bytes: RawSpan, _ range: Range<Int>) -> String {
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.byteCount)
+        return unsafe bytes.withUnsafeBytes { raw in unsafe String(decoding: UnsafeRawBufferPointer(rebasing: raw[range]), as: UTF8.self) }
     }
 
     /// True when the TLV's value equals `encoded` (a pre-encoded OID value, or any byte string).

@@ -65,7 +65,7 @@ public enum TrapOutcome: Sendable {
 ///
 /// Not copyable: it owns the salt counter for encrypted replies (a copy could reuse an IV) and the
 /// localized-key cache. One per receive thread; they may share a `TrapStats`.
-public struct TrapReceiver: ~Copyable {
+public struct TrapReceiver: ~Copyable, Sendable {
     public let stats: TrapStats
     public let config: TrapReceiverConfig
     let usm: USMCrypto
@@ -169,7 +169,7 @@ public struct TrapReceiver: ~Copyable {
         }
         var n = SNMPNotification(
             version: version, kind: .trap, source: source, receivedMicros: receivedMicros,
-            community: String(decoding: BER.copyValue(b, community), as: UTF8.self), varbindBytes: [], varbindCount: 0)
+            community: BER.string(b, community.valueRange), varbindBytes: [], varbindCount: 0)
         do {
             if version == .v1 {
                 guard pduTLV.tag == SNMPPDUType.trapV1.rawValue else { return reject(.unexpectedPDU(tag: pduTLV.tag)) }
@@ -383,7 +383,7 @@ public struct TrapReceiver: ~Copyable {
         n.securityLevel = h.securityLevel
         n.securityEngineID = BER.copyValue(b, p.engineID)
         n.contextEngineID = BER.copyValue(pb, scoped.contextEngineID)
-        n.contextName = String(decoding: BER.copyValue(pb, scoped.contextName), as: UTF8.self)
+        n.contextName = BER.string(pb, scoped.contextName.valueRange)
         guard pdu.type == .informRequest else {
             stats.add(.trapsV2)
             return .notification(n)
