@@ -294,7 +294,7 @@ struct StreamListenerTests {
         }
         #expect(quiet.closedByServer(within: 0.1))
         #expect(!talker.closedByServer(within: 0.1))
-        #expect(talker.closedByServer(within: 2), "and it is closed once it stops talking")
+        #expect(talker.closedByServer(within: 10), "and it is closed once it stops talking (a loaded machine runs timers late)")
         #expect(sink.count == 10)
         #expect(l.stats.snapshot().idleClosed == 2)
     }

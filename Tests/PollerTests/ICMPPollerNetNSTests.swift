@@ -62,7 +62,8 @@ struct ICMPPollerNetNSTests {
         Thread.sleep(forTimeInterval: 1.2)
         let onWire = try wire.stop()
         let rtts = results.compactMap(\.rttAvgMs)
-        #expect(rtts.count == 300 && onWire.count == 300, "\(rtts.count) results, \(onWire.count) answered on the wire")
+        // tcpdump may miss a few packets on a loaded machine; the median needs most of them, not all.
+        #expect(rtts.count == 300 && onWire.count >= 250, "\(rtts.count) results, \(onWire.count) answered on the wire")
         let median = try #require(rtts.median), wireMedian = try #require(onWire.median)
         let family = v6 ? "IPv6" : "IPv4"
         #expect(abs(median - wireMedian) <= 0.2, "median \(median) ms, wire \(wireMedian) ms (\(family))")

@@ -81,7 +81,9 @@ struct ICMPTxTimestampTests {
 
     /// The median against the wire's and the floor, printed with a TXTS prefix for the record.
     static func check(_ r: Run, _ label: String, n: Int = 300) throws {
-        #expect(r.rtts.count == n && r.wire.count == n, "\(r.rtts.count) results, \(r.wire.count) answered on the wire")
+        // tcpdump may miss a few packets on a loaded machine; the median needs most of them, not all
+        // (the per-probe pairing below is then skipped).
+        #expect(r.rtts.count == n && r.wire.count >= n * 5 / 6, "\(r.rtts.count) results, \(r.wire.count) answered on the wire")
         let median = try #require(r.rtts.median), wireMedian = try #require(r.wire.median)
         let pp = perProbe(r)
         print(String(format: "TXTS %@ (%@ keys): poller median %.4f ms, wire median %.4f ms, diff %+.4f ms, min %.4f ms, fallbacks %d, stamps %d; per probe %+.4f…%+.4f ms, p99 |diff| %.4f ms",
@@ -170,7 +172,8 @@ struct ICMPTxTimestampTests {
         let st = p.stats.snapshot()
         let answered = results.withLock { $0 }.filter { $0.address == host }
         let rtts = answered.compactMap(\.rttAvgMs)
-        #expect(rtts.count == 67 && onWire.count == 67, "\(rtts.count) answered, \(onWire.count) on the wire")
+        // tcpdump may miss a few packets on a loaded machine; the median needs most of them, not all.
+        #expect(rtts.count == 67 && onWire.count >= 50, "\(rtts.count) answered, \(onWire.count) on the wire")
         #expect(st.sendErrors == 33, "\(st)")
         #expect(st.txTimestampFallbacks == 0 && st.txKeyResets == 0, "\(st)")
         // Keys that ran ahead of the kernel's counter would find no stamp for the last probes; keys that fell
