@@ -57,5 +57,14 @@ let package = Package(
             path: "Benchmarks/SFlowDecode",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "TrapDecode",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Poller", package: "sotp"),
+            ],
+            path: "Benchmarks/TrapDecode",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
