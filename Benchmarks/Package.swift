@@ -66,5 +66,14 @@ let package = Package(
             path: "Benchmarks/SyslogParse",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "TrapDecode",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Poller", package: "sotp"),
+            ],
+            path: "Benchmarks/TrapDecode",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
