@@ -372,15 +372,7 @@ final class FlowService: Service, Sendable {
 
     /// Totals for sotp_stats.
     func statsFields() -> [(String, Double)] {
-        var total = UDPReceiverStats.Snapshot()
-        for r in receivers {
-            let s = r.stats.snapshot()
-            total.datagrams += s.datagrams
-            total.bytes += s.bytes
-            total.truncated += s.truncated
-            total.kernelDrops += s.kernelDrops
-            total.receiveErrors += s.receiveErrors
-        }
+        let total = UDPReceiverStats.Snapshot.total(receivers)
         var records = 0, errors = 0, gaps = 0
         health.entries.withLock { all in
             for h in all.values {
@@ -430,5 +422,21 @@ final class FlowService: Service, Sendable {
         } catch {
             logger.warning("could not write flow exporter health; will retry", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+extension UDPReceiverStats.Snapshot {
+    /// The sum over a service's listeners.
+    static func total(_ receivers: [UDPReceiver]) -> Self {
+        var total = Self()
+        for r in receivers {
+            let s = r.stats.snapshot()
+            total.datagrams += s.datagrams
+            total.bytes += s.bytes
+            total.truncated += s.truncated
+            total.kernelDrops += s.kernelDrops
+            total.receiveErrors += s.receiveErrors
+        }
+        return total
     }
 }

@@ -306,14 +306,7 @@ final class SyslogService: Service, Sendable {
 
     /// Totals for sotp_stats.
     func statsFields() -> [(String, Double)] {
-        var total = UDPReceiverStats.Snapshot()
-        for r in receivers {
-            let s = r.stats.snapshot()
-            total.datagrams += s.datagrams
-            total.bytes += s.bytes
-            total.kernelDrops += s.kernelDrops
-            total.receiveErrors += s.receiveErrors
-        }
+        let total = UDPReceiverStats.Snapshot.total(receivers)
         var out: [(String, Double)] = [
             ("syslog.udp_datagrams", Double(total.datagrams)), ("syslog.udp_bytes", Double(total.bytes)),
             ("syslog.udp_kernel_drops", Double(total.kernelDrops)), ("syslog.udp_receive_errors", Double(total.receiveErrors)),

@@ -71,39 +71,14 @@ final class UDPExporter {
 /// a check on something written while running does not depend on how fast a loaded machine gets there.
 func withFlowDaemon(_ flowLines: String, until: String? = nil, send: (UInt16) throws -> Void,
                     check: (borrowing PGConnection, String) throws -> Void) throws {
-    let url = try TestDB.createScratchDatabase()
-    defer { TestDB.dropDatabase(url) }
-    let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
-    try Schema.migrate(conn)
     let port = UInt16(TestDB.freePort())
-    let cfg = try daemonConfig(url: url, """
-    [icmp]
-    enabled = false
+    try withReceiverDaemon("""
     [flow]
     netflow_port = \(port)
     ipfix_port = 0
     sflow_port = 0
     \(flowLines)
-    [stats]
-    interval_s = 1
-    """)
-    let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
-    var stopped = false
-    defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
-    for _ in 0..<100 where !sotpd.output.contains("flow listeners started") { Thread.sleep(forTimeInterval: 0.05) }
-    try send(port)
-    if let until {
-        var held = false
-        for _ in 0..<300 where !held {
-            held = try TestDB.scalar(conn, "SELECT (\(until))") == "t"
-            if !held { Thread.sleep(forTimeInterval: 0.1) }
-        }
-        #expect(held, "never true while running: \(until)\n\(sotpd.output)")
-    }
-    sotpd.signal(SIGTERM)
-    #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
-    stopped = true
-    try check(conn, sotpd.output)
+    """, ready: "flow listeners started", until: until, send: { _ in try send(port) }, check: check)
 }
 
 @Suite("sotpd flows", .serialized)

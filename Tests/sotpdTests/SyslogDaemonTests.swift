@@ -7,7 +7,8 @@ import Sink
 import Testing
 import TestSupport
 
-/// `sotpd run` on a fresh scratch database with ICMP and flows off, stats every second and `sections`
+/// `sotpd run` on a fresh scratch database with ICMP off (and flows, unless `sections` has `[flow]`),
+/// stats every second and `sections`
 /// (TOML) added; `send` runs once `ready` appears in its output (given the scratch database), then (after `until` holds, when given)
 /// SIGTERM, exit 0, and `check`.
 func withReceiverDaemon(
@@ -21,8 +22,7 @@ func withReceiverDaemon(
     let cfg = try daemonConfig(url: url, """
     [icmp]
     enabled = false
-    [flow]
-    enabled = false
+    \(sections.contains("[flow]") ? "" : "[flow]\nenabled = false")
     [stats]
     interval_s = 1
     \(sections)
