@@ -26,7 +26,15 @@
 # row (pg_stat_database) and rsyslog's queue counters. Run as root.
 # Usage: Benchmarks/syslog-peers.sh [RATE] [SECONDS] [plain|hypertable|all]
 #        (env: RCVBUF bytes, QUEUE_SIZE, BATCH, WORKERS (ruleset queue worker threads, each its own
-#         ompgsql connection), DRAIN_MAX seconds, FORMAT of sysloggen: mix 5424 3164 cisco)
+#         ompgsql connection), DRAIN_MAX seconds, FORMAT of sysloggen: mix 5424 3164 cisco,
+#         NICE: run rsyslogd, the generator and this benchmark's PostgreSQL at that nice value, e.g.
+#         -10 so that other work on a shared machine weighs less on the figures,
+#         REF_ROWS: rows of the reference runs below, 0 for none)
+#
+# Reference, per target, with rsyslogd stopped: the first REF_ROWS rows that landed, replayed into the
+# emptied table by psql (one connection) (a) as the same kind of statements ompgsql sends, one INSERT
+# per row and a transaction per BATCH rows, and (b) as one binary \copy. (a) is what one-INSERT-per-
+# message can reach on this machine at that moment, without rsyslog; (b) what batching reaches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-10000}
@@ -51,6 +59,8 @@ BATCH=${BATCH:-1024}              # queue.dequeueBatchSize: rsyslog's default fo
 WORKERS=${WORKERS:-1}             # queue.workerThreads: rsyslog's default
 DRAIN_MAX=${DRAIN_MAX:-300}
 FORMAT=${FORMAT:-mix}
+NICE=${NICE:-0}
+REF_ROWS=${REF_ROWS:-50000}
 
 source Benchmarks/daemon-bench.sh
 bench_tsdb bench-rsyslog 55495
@@ -108,6 +118,8 @@ peer_stop() {
 }
 
 now() { date +%s.%N; }
+# The benchmark's own PostgreSQL (postmaster and backends; new backends inherit the postmaster's).
+[[ $NICE == 0 ]] || renice -n "$NICE" -p $(tree_pids "$db_pid") >/dev/null
 sql() { scripts/tsdb psql -qAt -F ' ' -c "$1"; }
 
 create_table() {
@@ -187,7 +199,7 @@ run_target() {
     create_table "$target"
     write_conf "$port"
     rsyslogd -N1 -f "$dir/rsyslog.conf" >"$work/check.log" 2>&1 || { cat "$work/check.log" >&2; exit 1; }
-    rsyslogd -n -f "$dir/rsyslog.conf" -i "$dir/rsyslogd.pid" >"$dir/stdout.log" 2>&1 &
+    nice -n "$NICE" rsyslogd -n -f "$dir/rsyslog.conf" -i "$dir/rsyslogd.pid" >"$dir/stdout.log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do [[ -n $(udp_socket "$port") ]] && break; sleep 0.1; done
     [[ -n $(udp_socket "$port") ]] || { cat "$dir/stdout.log" "$dir/rsyslogd.log" >&2 2>/dev/null; echo "syslog-peers: rsyslogd did not bind" >&2; exit 1; }
@@ -205,7 +217,7 @@ run_target() {
     read -r busy0 all0 < <(machine_ticks); st0=$(steal_ticks)
     cpu0=$(tree_cpu "$pid"); db0=$(tree_cpu "$db_pid")
     t0=$(now)
-    gen=$( { TIMEFORMAT='%U %S'; time "$work/sysloggen" -m "$FORMAT" -q "$FIRST_SEQ" "$port" "$RATE" "$SECONDS_"; } 2>"$work/gen.time")
+    gen=$( { TIMEFORMAT='%U %S'; time nice -n "$NICE" "$work/sysloggen" -m "$FORMAT" -q "$FIRST_SEQ" "$port" "$RATE" "$SECONDS_"; } 2>"$work/gen.time")
     t1=$(now)
     cpu1=$(tree_cpu "$pid"); db1=$(tree_cpu "$db_pid")
     read -r busy1 all1 < <(machine_ticks); st1=$(steal_ticks)
@@ -260,12 +272,40 @@ run_target() {
     grep -E '"name": ?"(to_pgsql|pgsql|imudp)' "$dir/impstats.json" 2>/dev/null | tail -n 4 \
         | sed -E 's/^[^{]*\{ *"name": ?"([^"]*)", ?"origin": ?"[^"]*", ?/    \1: /; s/ *\}$//' >&2 || true
     grep -vE "impstats|^$" "$dir/rsyslogd.log" 2>/dev/null | cut -c1-200 | sort | uniq -c | sort -rn | head -5 >&2 || true
-    printf '%-10s rate %d/s for %d s: sent %d, landed %d (%d while sending = %.0f rows/s, %d after, the last %s s after), lost %d (%s%%), duplicates %d, kernel drops %s, rsyslogd CPU %s%% of one core while sending (%s s in all), database %s%% (%s s in all) (meanwhile generator %s%%, rest of the machine %s%%, steal %s%% of one core)\n' \
-        "$target" "$RATE" "$SECONDS_" "$sent" "$distinct" "$during" "$(echo "$during / $window" | bc -l)" "$after" "$last_after" \
+    # Once sending has ended, rsyslog works off its queue as fast as it can: the rate after is its
+    # capacity when the offered rate was above it (otherwise there is little left to work off).
+    local after_rate=0
+    [[ $(echo "$last_after > 0.5" | bc) == 1 ]] && after_rate=$(echo "$after / $last_after" | bc)
+    printf '%-10s rate %d/s for %d s: sent %d, landed %d (%d while sending = %.0f rows/s, %d after at %d rows/s, the last %s s after), lost %d (%s%%), duplicates %d, kernel drops %s, rsyslogd CPU %s%% of one core while sending (%s s in all), database %s%% (%s s in all) (meanwhile generator %s%%, rest of the machine %s%%, steal %s%% of one core)\n' \
+        "$target" "$RATE" "$SECONDS_" "$sent" "$distinct" "$during" "$(echo "$during / $window" | bc -l)" "$after" "$after_rate" "$last_after" \
         "$lost" "$(echo "scale=3; $lost * 100 / $sent" | bc)" "$dup" "$drops" "$cpu_send" "$cpu_all" "$db_send" "$db_all" "$gen_cpu" "$rest" "$steal"
+    ((REF_ROWS > 0)) && reference "$target"
     sql "DROP TABLE syslog_peer" >/dev/null
     sql "CHECKPOINT" >/dev/null
 }
 
-echo "syslog-peers: $RATE messages/s ($FORMAT) for $SECONDS_ s to 127.0.0.1; rsyslogd $(rsyslogd -v | head -1 | awk '{ print $2 }'), rcvBufSize $RCVBUF, queue $QUEUE_SIZE, batch $BATCH, workers $WORKERS; net.core.rmem_max $(cat /proc/sys/net/core/rmem_max)" >&2
+reference() {
+    local cols="time, received_at, source, facility, severity, hostname, app_name, proc_id, msg_id, structured_data, message"
+    sql "SELECT format('INSERT INTO syslog_peer ($cols) VALUES (%L, %L, %L, %s, %s, %L, %L, %L, %L, %L, %L);',
+            $cols) FROM (SELECT * FROM syslog_peer ORDER BY landed LIMIT $REF_ROWS) r" \
+        | awk -v b="$BATCH" '(NR - 1) % b == 0 { if (NR > 1) print "COMMIT;"; print "BEGIN;" } { print } END { if (NR) print "COMMIT;" }' \
+        >"$work/inserts.sql"
+    local rows
+    rows=$(grep -c '^INSERT' "$work/inserts.sql")
+    scripts/tsdb psql -qAt -c "\\copy (SELECT $cols FROM syslog_peer ORDER BY landed LIMIT $REF_ROWS) TO '$work/rows.bin' (FORMAT binary)"
+    local t0 t1 t2 t3
+    sql "TRUNCATE syslog_peer" >/dev/null; sql "CHECKPOINT" >/dev/null
+    t0=$(now)
+    nice -n "$NICE" scripts/tsdb psql -qAt -v ON_ERROR_STOP=1 -f "$work/inserts.sql" >/dev/null
+    t1=$(now)
+    sql "TRUNCATE syslog_peer" >/dev/null; sql "CHECKPOINT" >/dev/null
+    t2=$(now)
+    nice -n "$NICE" scripts/tsdb psql -qAt -c "\\copy syslog_peer ($cols) FROM '$work/rows.bin' (FORMAT binary)"
+    t3=$(now)
+    printf '%-10s reference, psql alone, the first %d rows that landed: one INSERT per row (%d a transaction) %.0f rows/s; one binary \\copy %.0f rows/s\n' \
+        "$1" "$rows" "$BATCH" "$(echo "$rows / ($t1 - $t0)" | bc -l)" "$(echo "$rows / ($t3 - $t2)" | bc -l)"
+    rm -f "$work/inserts.sql" "$work/rows.bin"
+}
+
+echo "syslog-peers: $RATE messages/s ($FORMAT) for $SECONDS_ s to 127.0.0.1; rsyslogd $(rsyslogd -v | head -1 | awk '{ print $2 }'), rcvBufSize $RCVBUF, queue $QUEUE_SIZE, batch $BATCH, workers $WORKERS, nice $NICE; load $(cut -d' ' -f1-3 /proc/loadavg); net.core.rmem_max $(cat /proc/sys/net/core/rmem_max)" >&2
 for target in $targets; do run_target "$target"; done
