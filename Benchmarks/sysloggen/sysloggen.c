@@ -1,0 +1,293 @@
+// sysloggen: a cheap syslog-over-UDP load generator for capacity benchmarks. Sends messages at a fixed
+// rate for a fixed time (or up to a count) with sendmmsg, then prints what it sent as one JSON line.
+// Only loopback: the destination must be in 127.0.0.0/8 or ::1, anything else is refused.
+//
+// Every message carries a unique, contiguous sequence number in its text, " seq=NNNNNNNNNN" (always
+// ten digits), so rows that landed can be counted and matched exactly: message i of a run has
+// seq FIRST_SEQ + i, and the JSON line gives the first and last one sent. Formats:
+//   5424   RFC 5424 with structured data: <PRI>1 2026-11-22T06:41:45.123456Z HOST APP PROCID MSGID [SD] MSG
+//   3164   BSD syslog (RFC 3164): <PRI>Nov 22 06:41:45 HOST APP[PID]: MSG
+//   cisco  IOS style: <PRI>N: HOST: *Nov 22 06:41:45.123 UTC: %FAC-SEV-MNEMONIC: MSG
+//   mix    per message, by sequence number: 2 of 5 RFC 5424, 2 of 5 RFC 3164, 1 of 5 Cisco
+// Messages are 150-300 bytes, from 48 hostnames and about 10 applications with their own texts.
+// They are prebuilt (POOL of them, cycled); per message only the timestamp and the digits of the
+// sequence number are rewritten in place, so the generator stays cheap at high rates.
+// Sources: -s N sends from N sockets in turn (one sendmmsg batch each), bound to 127.0.1.1, 127.0.1.2,
+// … (IPv4), or with -P all from the destination's family loopback address on N ports (always so for ::1).
+// Build: cc -O2 -o sysloggen sysloggen.c
+// Usage: sysloggen [-d ADDR] [-m 5424|3164|cisco|mix] [-s N] [-P] [-n COUNT] [-q FIRST_SEQ]
+//                  PORT MESSAGES_PER_SECOND SECONDS
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 64
+#define POOL 1024      // prebuilt messages, cycled; must be >= BATCH
+#define MAXMSG 512
+#define MAXSRC 1024
+#define SEQDIGITS 10
+
+enum { F5424, F3164, FCISCO };
+
+struct msg {
+    char buf[MAXMSG];
+    int len, format;
+    int ts_off;   // where the timestamp starts (its length depends on the format)
+    int seq_off;  // where the ten digits of the sequence number start
+};
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: sysloggen [-d ADDR] [-m 5424|3164|cisco|mix] [-s N] [-P] [-n COUNT] [-q FIRST_SEQ]\n"
+                    "                 PORT MESSAGES_PER_SECOND SECONDS\n"
+                    "  -d ADDR  destination, 127.0.0.0/8 or ::1 only (default 127.0.0.1)\n"
+                    "  -m FMT   message format (default mix: 2/5 RFC 5424, 2/5 RFC 3164, 1/5 Cisco)\n"
+                    "  -s N     send from N sockets in turn: 127.0.1.1, 127.0.1.2, ... (default 1: 127.0.0.1)\n"
+                    "  -P       with -s: one address, N source ports (always so for ::1)\n"
+                    "  -n COUNT stop after COUNT messages (SECONDS still bounds the run)\n"
+                    "  -q SEQ   sequence number of the first message (default 1)\n");
+    exit(2);
+}
+
+// ---- message content: fixed tables, picked per pool slot so neighbours differ ----
+
+static const char *sites[] = {"ams", "fra", "par", "lon", "nyc", "sjc"};
+static const char *roles[] = {"core-rtr", "edge-sw", "fw", "srv-web", "srv-db", "wlc", "acc-sw", "lb"};
+
+struct app {
+    const char *name, *msgid;
+    int facility, severity;
+    const char *fmt;  // printf format for the text; arguments: a, b, c, d (ints), s (string)
+};
+
+static const char *users[] = {"alice", "bob", "deploy", "backup", "nagios", "root", "www-data", "admin"};
+
+static const struct app apps[] = {
+    {"sshd", "AUTH", 10, 6, "Accepted publickey for %5$s from 10.%1$d.%2$d.%3$d port %4$d ssh2: ED25519 SHA256:Qm9vdHN0cmFwLXNvdHAtYmVuY2g%1$02d%2$02d"},
+    {"sshd", "AUTH", 10, 4, "Failed password for invalid user %5$s from 192.0.2.%3$d port %4$d ssh2 [preauth]; %1$d failures from this address in %2$d s"},
+    {"kernel", "-", 0, 4, "[%4$d.%3$06d] nf_conntrack: table full, dropping packet; in=eth%1$d out= src=198.51.100.%2$d dst=10.0.%1$d.%3$d proto=TCP spt=%4$d dpt=443"},
+    {"CRON", "CMD", 9, 6, "pam_unix(cron:session): session opened for user %5$s(uid=%4$d) by (uid=0); running /usr/local/bin/rotate-%1$d.sh --keep %2$d --quiet"},
+    {"systemd", "UNIT", 3, 5, "logrotate-%1$d.service: Deactivated successfully after %2$d.%3$03ds; consumed %3$dms CPU time, %2$d.%1$dM memory peak, 0B memory swap peak"},
+    {"nginx", "ACCESS", 16, 6, "10.%1$d.%2$d.%3$d - %5$s \"GET /api/v2/devices/%4$d/interfaces?page=%1$d HTTP/1.1\" 200 %4$d \"-\" \"Go-http-client/1.1\" rt=0.%3$03d"},
+    {"postfix/smtpd", "MAIL", 2, 6, "NOQUEUE: reject: RCPT from mail%1$d.example.org[203.0.113.%2$d]: 450 4.7.1 <%5$s@example.net>: Recipient address rejected: greylisted for %3$d s"},
+    {"named", "QUERY", 3, 6, "client @0x7f3a%4$04x 10.%1$d.%2$d.%3$d#%4$d (host%2$d.corp.example.com): query: host%2$d.corp.example.com IN AAAA +E(0)K (10.0.0.%1$d)"},
+    {"dhcpd", "LEASE", 3, 6, "DHCPACK on 10.%1$d.%2$d.%3$d to 3c:ec:ef:%1$02x:%2$02x:%3$02x (ap-%2$d-%3$d) via vlan%4$d, lease %4$d s, relay 10.%1$d.0.1"},
+    {"sudo", "SUDO", 10, 5, "%5$s : TTY=pts/%1$d ; PWD=/home/%5$s ; USER=root ; COMMAND=/usr/bin/systemctl restart collector@%2$d.service --no-block"},
+    {"haproxy", "HTTP", 17, 6, "10.%1$d.%2$d.%3$d:%4$d [22/Nov/2026:06:41:45.%3$03d] fe_https~ be_api/srv%1$d 0/0/%2$d/%3$d/%4$d 200 %4$d - - ---- %1$d/%2$d/0/0/0 0/0"},
+};
+#define NAPPS (sizeof apps / sizeof apps[0])
+
+struct cisco {
+    const char *tag;  // %FAC-SEV-MNEMONIC
+    int severity;
+    const char *fmt;
+};
+
+static const struct cisco ciscos[] = {
+    {"LINEPROTO-5-UPDOWN", 5, "Line protocol on Interface GigabitEthernet%1$d/0/%2$d, changed state to down (neighbor 10.%1$d.%2$d.%3$d, uplink po%4$d)"},
+    {"LINK-3-UPDOWN", 3, "Interface TenGigabitEthernet%1$d/1/%2$d, changed state to up after %3$d flaps in the last %4$d seconds, errdisable recovery"},
+    {"SEC-6-IPACCESSLOGP", 6, "list ACL-IN-%1$d denied tcp 198.51.100.%2$d(%4$d) -> 10.%1$d.%2$d.%3$d(22), %3$d packets, vrf MGMT"},
+    {"SYS-5-CONFIG_I", 5, "Configured from console by %5$s on vty%1$d (10.%1$d.%2$d.%3$d), archive rev %4$d written to flash:config-%2$d"},
+    {"OSPF-5-ADJCHG", 5, "Process %1$d, Nbr 10.%1$d.%2$d.%3$d on Vlan%4$d from LOADING to FULL, Loading Done, area 0.0.0.%2$d"},
+    {"BGP-5-ADJCHANGE", 5, "neighbor 192.0.2.%3$d vpn vrf CUST-%1$d Up, AS 6%4$04d, %2$d prefixes received, hold time %1$d0 s, 4-byte AS"},
+};
+#define NCISCO (sizeof ciscos / sizeof ciscos[0])
+
+static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+static uint32_t mix32(uint32_t x) {  // a small integer hash, for reproducible variety
+    x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b; x ^= x >> 16;
+    return x;
+}
+
+// Builds pool slot i in format f, with placeholder timestamp and sequence digits.
+static void build(struct msg *m, int i, int f) {
+    uint32_t h = mix32((uint32_t)i * 2654435761u + 17);
+    int hostn = h % 48;
+    char host[64];
+    snprintf(host, sizeof host, "%s-%s-%02d", roles[hostn % 8], sites[(hostn / 8) % 6], 1 + hostn % 7 + hostn / 16);
+    int a = 1 + (h >> 8) % 200, b = 1 + (h >> 13) % 250, c = 1 + (h >> 17) % 250, d = 1024 + (h >> 4) % 60000;
+    const char *user = users[(h >> 20) % 8];
+    char text[320];
+    int pri, n = 0;
+    char *p = m->buf;
+    m->format = f;
+    if (f == FCISCO) {
+        const struct cisco *cs = &ciscos[(h >> 24) % NCISCO];
+        snprintf(text, sizeof text, cs->fmt, a, b, c, d, user);
+        pri = (23 << 3) | cs->severity;  // local7, IOS's default facility
+        n = sprintf(p, "<%d>%u: %s.example.net: ", pri, 100000u + h % 900000u, host);
+        m->ts_off = n;
+        n += sprintf(p + n, "*Jan  1 00:00:00.000 UTC: %%%s: %s", cs->tag, text);
+    } else {
+        const struct app *ap = &apps[(h >> 24) % NAPPS];
+        snprintf(text, sizeof text, ap->fmt, a, b, c, d, user);
+        pri = (ap->facility << 3) | ap->severity;
+        if (f == F5424) {
+            n = sprintf(p, "<%d>1 ", pri);
+            m->ts_off = n;
+            n += sprintf(p + n, "2026-01-01T00:00:00.000000Z %s.example.net %s %d %s "
+                         "[origin ip=\"10.%d.%d.%d\"][meta sequenceId=\"%d\"] %s",
+                         host, ap->name, 100 + (int)(h % 30000), ap->msgid, a, b, c, 1 + (int)(h % 100000), text);
+        } else {
+            n = sprintf(p, "<%d>", pri);
+            m->ts_off = n;
+            n += sprintf(p + n, "Jan  1 00:00:00 %s %s[%d]: %s", host, ap->name, 100 + (int)(h % 30000), text);
+        }
+    }
+    // The sequence number last, so it is in the free text of every format.
+    n += sprintf(p + n, " seq=");
+    m->seq_off = n;
+    n += sprintf(p + n, "%0*d", SEQDIGITS, 0);
+    m->len = n;
+}
+
+int main(int argc, char **argv) {
+    const char *dest = "127.0.0.1", *mode = "mix";
+    int nsrc = 1, ports_only = 0, opt;
+    unsigned long long count = 0, first = 1;
+    while ((opt = getopt(argc, argv, "d:m:s:Pn:q:h")) != -1) {
+        switch (opt) {
+        case 'd': dest = optarg; break;
+        case 'm': mode = optarg; break;
+        case 's': nsrc = atoi(optarg); break;
+        case 'P': ports_only = 1; break;
+        case 'n': count = strtoull(optarg, NULL, 10); break;
+        case 'q': first = strtoull(optarg, NULL, 10); break;
+        default: usage();
+        }
+    }
+    if (argc - optind != 3) usage();
+    int port = atoi(argv[optind]);
+    double rate = atof(argv[optind + 1]), seconds = atof(argv[optind + 2]);
+    if (port <= 0 || port > 65535 || rate <= 0 || seconds <= 0 || seconds > 3600 || nsrc < 1 || nsrc > MAXSRC ||
+        first + (count && count < rate * seconds ? count : (uint64_t)(rate * seconds)) >= 10000000000ull) {
+        fprintf(stderr, "sysloggen: bad arguments\n");
+        return 2;
+    }
+    int fixed = -1;
+    if (!strcmp(mode, "5424")) fixed = F5424;
+    else if (!strcmp(mode, "3164")) fixed = F3164;
+    else if (!strcmp(mode, "cisco")) fixed = FCISCO;
+    else if (strcmp(mode, "mix") != 0) { fprintf(stderr, "sysloggen: format is 5424, 3164, cisco or mix\n"); return 2; }
+
+    // Destination: loopback only.
+    struct sockaddr_storage dst;
+    socklen_t dstlen;
+    int family;
+    memset(&dst, 0, sizeof dst);
+    struct sockaddr_in *d4 = (struct sockaddr_in *)&dst;
+    struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&dst;
+    if (inet_pton(AF_INET, dest, &d4->sin_addr) == 1) {
+        if ((ntohl(d4->sin_addr.s_addr) >> 24) != 127) { fprintf(stderr, "sysloggen: %s is not in 127.0.0.0/8; refused\n", dest); return 2; }
+        family = AF_INET; d4->sin_family = AF_INET; d4->sin_port = htons(port); dstlen = sizeof *d4;
+    } else if (inet_pton(AF_INET6, dest, &d6->sin6_addr) == 1) {
+        if (!IN6_IS_ADDR_LOOPBACK(&d6->sin6_addr)) { fprintf(stderr, "sysloggen: %s is not ::1; refused\n", dest); return 2; }
+        family = AF_INET6; d6->sin6_family = AF_INET6; d6->sin6_port = htons(port); dstlen = sizeof *d6;
+        ports_only = 1;
+    } else {
+        fprintf(stderr, "sysloggen: %s is not an address; refused\n", dest);
+        return 2;
+    }
+
+    // Sources: socket k bound to 127.0.1.(k+1)... (an ephemeral port each), or to the loopback
+    // address of the family with an ephemeral port (-P, ::1, or a single source).
+    int fds[MAXSRC];
+    for (int k = 0; k < nsrc; k++) {
+        int fd = socket(family, SOCK_DGRAM, 0);
+        if (fd < 0) { perror("socket"); return 1; }
+        int sndbuf = 8 << 20;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+        if (family == AF_INET && nsrc > 1 && !ports_only) {
+            struct sockaddr_in src = {.sin_family = AF_INET};
+            src.sin_addr.s_addr = htonl(0x7f000100u + 1 + k);  // 127.0.1.1 … 127.0.4.255
+            if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0) { perror("bind"); return 1; }
+        }
+        if (connect(fd, (struct sockaddr *)&dst, dstlen) != 0) { perror("connect"); return 1; }
+        fds[k] = fd;
+    }
+
+    // One pool per format, so that in mix mode the format follows the sequence number (POOL is not a
+    // multiple of 5) while the slot follows the message's index.
+    int minlen = MAXMSG, maxlen = 0;
+    static struct msg pools[3][POOL];
+    for (int f = 0; f < 3; f++)
+        for (int i = 0; i < POOL; i++) {
+            build(&pools[f][i], i, f);
+            if (fixed < 0 || fixed == f) {
+                if (pools[f][i].len < minlen) minlen = pools[f][i].len;
+                if (pools[f][i].len > maxlen) maxlen = pools[f][i].len;
+            }
+        }
+
+    struct iovec iov[BATCH];
+    struct mmsghdr msgs[BATCH];
+    memset(msgs, 0, sizeof msgs);
+    for (int b = 0; b < BATCH; b++) {
+        msgs[b].msg_hdr.msg_iov = &iov[b];
+        msgs[b].msg_hdr.msg_iovlen = 1;
+    }
+    static const int mixplan[5] = {F5424, F3164, F5424, F3164, FCISCO};
+    double start = now(), end = start + seconds;
+    uint64_t sent = 0, errors = 0, bytes = 0, batches = 0;
+    time_t stamped = 0;
+    char ts5424[64], ts3164[64], tscisco[80];
+    while (1) {
+        double t = now();
+        if (t >= end || (count && sent >= count)) break;
+        uint64_t due = (uint64_t)((t - start) * rate);
+        if (count && due > count) due = count;
+        if (sent >= due) { usleep(100); continue; }
+        uint64_t n = due - sent;
+        if (n > BATCH) n = BATCH;
+        // Wall-clock timestamps, formatted once per batch.
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        struct tm tm;
+        gmtime_r(&wall.tv_sec, &tm);
+        if (wall.tv_sec != stamped) {
+            stamped = wall.tv_sec;
+            snprintf(ts3164, sizeof ts3164, "%s %2d %02d:%02d:%02d", months[tm.tm_mon], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        }
+        snprintf(ts5424, sizeof ts5424, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, wall.tv_nsec / 1000);
+        snprintf(tscisco, sizeof tscisco, "*%s.%03ld", ts3164, wall.tv_nsec / 1000000);
+        for (uint64_t b = 0; b < n; b++) {
+            uint64_t i = sent + b, seq = first + i;
+            int f = fixed >= 0 ? fixed : mixplan[seq % 5];
+            struct msg *m = &pools[f][i % POOL];
+            char *p = m->buf;
+            if (f == F5424) memcpy(p + m->ts_off, ts5424, 27);
+            else if (f == F3164) memcpy(p + m->ts_off, ts3164, 15);
+            else memcpy(p + m->ts_off, tscisco, 20);
+            char *s = p + m->seq_off;
+            uint64_t v = seq;
+            for (int k = SEQDIGITS - 1; k >= 0; k--) { s[k] = '0' + v % 10; v /= 10; }
+            iov[b].iov_base = p;
+            iov[b].iov_len = m->len;
+        }
+        int k = sendmmsg(fds[batches % nsrc], msgs, (unsigned)n, 0);
+        batches++;
+        if (k < 0) { errors++; usleep(50); continue; }
+        for (int b = 0; b < k; b++) bytes += iov[b].iov_len;
+        sent += k;
+    }
+    double took = now() - start;
+    printf("{\"messages\":%llu,\"seconds\":%.3f,\"messages_per_second\":%.0f,\"bytes\":%llu,\"first_seq\":%llu,"
+           "\"last_seq\":%llu,\"format\":\"%s\",\"sources\":%d,\"min_len\":%d,\"max_len\":%d,\"send_errors\":%llu}\n",
+           (unsigned long long)sent, took, sent / took, (unsigned long long)bytes, first,
+           first + sent - (sent > 0), mode, nsrc, minlen, maxlen, (unsigned long long)errors);
+    return 0;
+}

@@ -1,0 +1,242 @@
+// trapgen: a cheap SNMPv2c trap load generator for capacity benchmarks. Sends hand-encoded (BER)
+// SNMPv2-Trap PDUs at a fixed rate for a fixed time (or up to a count) with sendmmsg, then prints what it
+// sent as one JSON line. Only loopback: the destination must be in 127.0.0.0/8 or ::1.
+//
+// Every trap is IF-MIB's linkDown or linkUp (alternating with the request-id), as a device sends it:
+//   version 1 (v2c), community (default "public"), SNMPv2-Trap-PDU (tag 0xA7) {
+//     request-id   FIRST_ID + i: unique and contiguous, so traps that landed can be counted and matched
+//     error-status 0, error-index 0
+//     varbinds     sysUpTime.0 = TimeTicks (grows with time), snmpTrapOID.0 = linkDown | linkUp,
+//                  ifIndex.N = N, ifAdminStatus.N = up(1), ifOperStatus.N = down(2) | up(1)
+//   }
+// with N = 1 + i % 48: the request-id, the interface and with it the varbinds' values vary per trap.
+// Encoding is minimal BER (definite lengths, shortest integers), about 130 bytes a trap.
+// Sources: as sysloggen: -s N sends from N sockets in turn, bound to 127.0.1.1, 127.0.1.2, … (a distinct
+// agent address each), or with -P from one address on N ports (always so for ::1).
+// Build: cc -O2 -o trapgen trapgen.c
+// Usage: trapgen [-d ADDR] [-c COMMUNITY] [-s N] [-P] [-n COUNT] [-q FIRST_ID] PORT TRAPS_PER_SECOND SECONDS
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 64
+#define MAXPKT 512
+#define MAXSRC 1024
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: trapgen [-d ADDR] [-c COMMUNITY] [-s N] [-P] [-n COUNT] [-q FIRST_ID]\n"
+                    "               PORT TRAPS_PER_SECOND SECONDS\n"
+                    "  -d ADDR      destination, 127.0.0.0/8 or ::1 only (default 127.0.0.1)\n"
+                    "  -c COMMUNITY v2c community (default public)\n"
+                    "  -s N         send from N sockets in turn: 127.0.1.1, 127.0.1.2, ... (default 1: 127.0.0.1)\n"
+                    "  -P           with -s: one address, N source ports (always so for ::1)\n"
+                    "  -n COUNT     stop after COUNT traps (SECONDS still bounds the run)\n"
+                    "  -q FIRST_ID  request-id of the first trap (default 1; ids stay below 2^31)\n");
+    exit(2);
+}
+
+// ---- BER, written backwards: each call prepends its encoding before *p and returns its length ----
+
+struct ber { uint8_t *p, *lo; };
+
+static void prepend(struct ber *w, const void *src, size_t n) {
+    if ((size_t)(w->p - w->lo) < n) { fprintf(stderr, "trapgen: packet too large\n"); exit(1); }
+    w->p -= n;
+    memcpy(w->p, src, n);
+}
+
+static void byte(struct ber *w, uint8_t b) { prepend(w, &b, 1); }
+
+// Tag and definite length of content already written (len bytes).
+static size_t header(struct ber *w, uint8_t tag, size_t len) {
+    size_t n = 1;
+    if (len < 0x80) { byte(w, (uint8_t)len); n++; }
+    else if (len < 0x100) { byte(w, (uint8_t)len); byte(w, 0x81); n += 2; }
+    else { byte(w, (uint8_t)len); byte(w, (uint8_t)(len >> 8)); byte(w, 0x82); n += 3; }
+    byte(w, tag);
+    return len + n;
+}
+
+// Signed integer, shortest two's complement (X.690 8.3.2).
+static size_t integer(struct ber *w, uint8_t tag, int64_t v) {
+    size_t n = 0;
+    do {
+        byte(w, (uint8_t)v);
+        n++;
+        v >>= 8;  // arithmetic shift
+    } while (!((v == 0 && !(w->p[0] & 0x80)) || (v == -1 && (w->p[0] & 0x80))));
+    return header(w, tag, n);
+}
+
+// Unsigned (TimeTicks, Counter32, Gauge32): as a non-negative integer.
+static size_t unsigned32(struct ber *w, uint8_t tag, uint32_t v) { return integer(w, tag, (int64_t)v); }
+
+static size_t octets(struct ber *w, uint8_t tag, const void *s, size_t n) {
+    prepend(w, s, n);
+    return header(w, tag, n);
+}
+
+// One sub-identifier, base 128, high bit set on all but its last byte.
+static size_t subid(struct ber *w, uint32_t v) {
+    size_t n = 1;
+    byte(w, v & 0x7f);
+    for (v >>= 7; v; v >>= 7, n++) byte(w, 0x80 | (v & 0x7f));
+    return n;
+}
+
+// OBJECT IDENTIFIER from its arcs (at least two; the first two share one sub-identifier).
+static size_t oid(struct ber *w, const uint32_t *arcs, int count) {
+    size_t n = 0;
+    for (int i = count - 1; i >= 2; i--) n += subid(w, arcs[i]);
+    n += subid(w, arcs[0] * 40 + arcs[1]);
+    return header(w, 0x06, n);
+}
+
+#define ARCS(...) (const uint32_t[]){__VA_ARGS__}, (int)(sizeof((const uint32_t[]){__VA_ARGS__}) / sizeof(uint32_t))
+
+// One varbind: SEQUENCE { name, value } where the value is already written (vlen bytes).
+static size_t varbind_close(struct ber *w, size_t vlen, const uint32_t *name, int count) {
+    size_t len = vlen + oid(w, name, count);
+    return header(w, 0x30, len);
+}
+
+static size_t vb_integer(struct ber *w, const uint32_t *name, int count, int64_t v) {
+    return varbind_close(w, integer(w, 0x02, v), name, count);
+}
+
+// Encodes trap number i into buf (MAXPKT bytes) and returns where it starts and its length.
+static uint8_t *encode(uint8_t *buf, const char *community, int32_t request_id, uint32_t uptime, int ifindex,
+                       int down, size_t *out_len) {
+    struct ber w = {buf + MAXPKT, buf};
+    uint32_t ix = (uint32_t)ifindex;
+    // Varbinds, last first.
+    size_t vbs = 0;
+    vbs += vb_integer(&w, ARCS(1, 3, 6, 1, 2, 1, 2, 2, 1, 8, ix), down ? 2 : 1);  // ifOperStatus.N
+    vbs += vb_integer(&w, ARCS(1, 3, 6, 1, 2, 1, 2, 2, 1, 7, ix), 1);             // ifAdminStatus.N = up
+    vbs += vb_integer(&w, ARCS(1, 3, 6, 1, 2, 1, 2, 2, 1, 1, ix), ifindex);       // ifIndex.N
+    size_t v = down ? oid(&w, ARCS(1, 3, 6, 1, 6, 3, 1, 1, 5, 3))                // linkDown
+                    : oid(&w, ARCS(1, 3, 6, 1, 6, 3, 1, 1, 5, 4));               // linkUp
+    vbs += varbind_close(&w, v, ARCS(1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0));          // snmpTrapOID.0
+    vbs += varbind_close(&w, unsigned32(&w, 0x43, uptime), ARCS(1, 3, 6, 1, 2, 1, 1, 3, 0));  // sysUpTime.0
+    size_t pdu = header(&w, 0x30, vbs);
+    pdu += integer(&w, 0x02, 0);           // error-index
+    pdu += integer(&w, 0x02, 0);           // error-status
+    pdu += integer(&w, 0x02, request_id);  // request-id
+    size_t msg = header(&w, 0xa7, pdu);    // SNMPv2-Trap-PDU
+    msg += octets(&w, 0x04, community, strlen(community));
+    msg += integer(&w, 0x02, 1);           // version: 1 = v2c
+    *out_len = header(&w, 0x30, msg);
+    return w.p;
+}
+
+int main(int argc, char **argv) {
+    const char *dest = "127.0.0.1", *community = "public";
+    int nsrc = 1, ports_only = 0, opt;
+    unsigned long long count = 0, first = 1;
+    while ((opt = getopt(argc, argv, "d:c:s:Pn:q:h")) != -1) {
+        switch (opt) {
+        case 'd': dest = optarg; break;
+        case 'c': community = optarg; break;
+        case 's': nsrc = atoi(optarg); break;
+        case 'P': ports_only = 1; break;
+        case 'n': count = strtoull(optarg, NULL, 10); break;
+        case 'q': first = strtoull(optarg, NULL, 10); break;
+        default: usage();
+        }
+    }
+    if (argc - optind != 3) usage();
+    int port = atoi(argv[optind]);
+    double rate = atof(argv[optind + 1]), seconds = atof(argv[optind + 2]);
+    if (port <= 0 || port > 65535 || rate <= 0 || seconds <= 0 || seconds > 3600 || nsrc < 1 || nsrc > MAXSRC ||
+        strlen(community) > 64 || first + (count && count < rate * seconds ? count : (uint64_t)(rate * seconds)) >= 0x7fffffffull) {
+        fprintf(stderr, "trapgen: bad arguments\n");
+        return 2;
+    }
+
+    struct sockaddr_storage dst;
+    socklen_t dstlen;
+    int family;
+    memset(&dst, 0, sizeof dst);
+    struct sockaddr_in *d4 = (struct sockaddr_in *)&dst;
+    struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&dst;
+    if (inet_pton(AF_INET, dest, &d4->sin_addr) == 1) {
+        if ((ntohl(d4->sin_addr.s_addr) >> 24) != 127) { fprintf(stderr, "trapgen: %s is not in 127.0.0.0/8; refused\n", dest); return 2; }
+        family = AF_INET; d4->sin_family = AF_INET; d4->sin_port = htons(port); dstlen = sizeof *d4;
+    } else if (inet_pton(AF_INET6, dest, &d6->sin6_addr) == 1) {
+        if (!IN6_IS_ADDR_LOOPBACK(&d6->sin6_addr)) { fprintf(stderr, "trapgen: %s is not ::1; refused\n", dest); return 2; }
+        family = AF_INET6; d6->sin6_family = AF_INET6; d6->sin6_port = htons(port); dstlen = sizeof *d6;
+        ports_only = 1;
+    } else {
+        fprintf(stderr, "trapgen: %s is not an address; refused\n", dest);
+        return 2;
+    }
+    int fds[MAXSRC];
+    for (int k = 0; k < nsrc; k++) {
+        int fd = socket(family, SOCK_DGRAM, 0);
+        if (fd < 0) { perror("socket"); return 1; }
+        int sndbuf = 8 << 20;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+        if (family == AF_INET && nsrc > 1 && !ports_only) {
+            struct sockaddr_in src = {.sin_family = AF_INET};
+            src.sin_addr.s_addr = htonl(0x7f000100u + 1 + k);  // 127.0.1.1 … 127.0.4.255
+            if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0) { perror("bind"); return 1; }
+        }
+        if (connect(fd, (struct sockaddr *)&dst, dstlen) != 0) { perror("connect"); return 1; }
+        fds[k] = fd;
+    }
+
+    static uint8_t bufs[BATCH][MAXPKT];
+    struct iovec iov[BATCH];
+    struct mmsghdr msgs[BATCH];
+    memset(msgs, 0, sizeof msgs);
+    for (int b = 0; b < BATCH; b++) {
+        msgs[b].msg_hdr.msg_iov = &iov[b];
+        msgs[b].msg_hdr.msg_iovlen = 1;
+    }
+    double start = now(), end = start + seconds;
+    uint64_t sent = 0, errors = 0, bytes = 0, batches = 0;
+    size_t minlen = MAXPKT, maxlen = 0;
+    const uint32_t uptime0 = 8640000;  // the agents have been up for a day
+    while (1) {
+        double t = now();
+        if (t >= end || (count && sent >= count)) break;
+        uint64_t due = (uint64_t)((t - start) * rate);
+        if (count && due > count) due = count;
+        if (sent >= due) { usleep(100); continue; }
+        uint64_t n = due - sent;
+        if (n > BATCH) n = BATCH;
+        uint32_t uptime = uptime0 + (uint32_t)((t - start) * 100);
+        for (uint64_t b = 0; b < n; b++) {
+            uint64_t i = sent + b, id = first + i;
+            size_t len;
+            iov[b].iov_base = encode(bufs[b], community, (int32_t)id, uptime, 1 + (int)(i % 48), (int)(id & 1), &len);
+            iov[b].iov_len = len;
+            if (len < minlen) minlen = len;
+            if (len > maxlen) maxlen = len;
+        }
+        int k = sendmmsg(fds[batches % nsrc], msgs, (unsigned)n, 0);
+        batches++;
+        if (k < 0) { errors++; usleep(50); continue; }
+        for (int b = 0; b < k; b++) bytes += iov[b].iov_len;
+        sent += k;
+    }
+    double took = now() - start;
+    printf("{\"traps\":%llu,\"seconds\":%.3f,\"traps_per_second\":%.0f,\"bytes\":%llu,\"first_request_id\":%llu,"
+           "\"last_request_id\":%llu,\"sources\":%d,\"min_len\":%zu,\"max_len\":%zu,\"send_errors\":%llu}\n",
+           (unsigned long long)sent, took, sent / took, (unsigned long long)bytes, first, first + sent - (sent > 0),
+           nsrc, sent ? minlen : 0, maxlen, (unsigned long long)errors);
+    return 0;
+}
