@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Syslog intake of the peer sotpd is compared with: rsyslog (Debian 12's 8.2302, imudp → ompgsql)
 # writing every message as a row into a TimescaleDB instance of this benchmark's own, fed by
-# Benchmarks/sysloggen (C, sendmmsg; RFC 5424 / RFC 3164 / Cisco mix, 150-300 bytes, a unique
+# Benchmarks/sysloggen (C, sendmmsg; RFC 5424 / RFC 3164 / Cisco mix, 159-299 bytes, a unique
 # seq=NNNNNNNNNN in every message) at RATE messages/s for SECONDS to 127.0.0.1. One target after the
 # other, each a fresh rsyslogd and a fresh table, the same stream (same sequence numbers) to each:
 #   plain       a plain PostgreSQL table, no index
@@ -9,7 +9,7 @@
 #               time DESC index) and the (source, time DESC) index of Sources/Sink/Migrations.swift
 #   hypertable-time  the same hypertable with TimescaleDB's time DESC index only (not in "all"): how
 #               much of the difference to plain is the second index
-# Both tables have sotpd's `syslog` columns (structured_data as text: rsyslog does not make JSON of
+# All tables have sotpd's `syslog` columns (structured_data as text: rsyslog does not make JSON of
 # it) plus `landed timestamptz DEFAULT clock_timestamp()`, so each row says when it was inserted.
 #
 # rsyslogd is a separate foreground instance this script starts and stops (-n -f CONF -i PIDFILE, its
@@ -124,7 +124,10 @@ peer_stop() {
 
 now() { date +%s.%N; }
 # The benchmark's own PostgreSQL (postmaster and backends; new backends inherit the postmaster's).
-[[ $NICE == 0 ]] || renice -n "$NICE" -p $(tree_pids "$db_pid") >/dev/null
+if [[ $NICE != 0 ]]; then
+    mapfile -t db_pids < <(tree_pids "$db_pid")
+    renice -n "$NICE" -p "${db_pids[@]}" >/dev/null
+fi
 sql() { scripts/tsdb psql -qAt -F ' ' -c "$1"; }
 
 create_table() {
