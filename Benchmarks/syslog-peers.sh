@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Syslog intake of the peer sotpd is compared with: rsyslog (Debian 12's 8.2302, imudp → ompgsql)
 # writing every message as a row into a TimescaleDB instance of this benchmark's own, fed by
-# Benchmarks/sysloggen (C, sendmmsg; RFC 5424 / RFC 3164 / Cisco mix, 150-300 bytes, a unique
+# Benchmarks/sysloggen (C, sendmmsg; RFC 5424 / RFC 3164 / Cisco mix, 159-299 bytes, a unique
 # seq=NNNNNNNNNN in every message) at RATE messages/s for SECONDS to 127.0.0.1. One target after the
 # other, each a fresh rsyslogd and a fresh table, the same stream (same sequence numbers) to each:
 #   plain       a plain PostgreSQL table, no index
 #   hypertable  sotpd's own `syslog` schema: a hypertable on time (6-hour chunks, TimescaleDB's
 #               time DESC index) and the (source, time DESC) index of Sources/Sink/Migrations.swift
-# Both tables have sotpd's `syslog` columns (structured_data as text: rsyslog does not make JSON of
+#   hypertable-time  the same hypertable with TimescaleDB's time DESC index only (not in "all"): how
+#               much of the difference to plain is the second index
+# All tables have sotpd's `syslog` columns (structured_data as text: rsyslog does not make JSON of
 # it) plus `landed timestamptz DEFAULT clock_timestamp()`, so each row says when it was inserted.
 #
 # rsyslogd is a separate foreground instance this script starts and stops (-n -f CONF -i PIDFILE, its
@@ -24,7 +26,7 @@
 # last one took), lost (sent - landed distinct), the kernel's drops on rsyslog's socket, rsyslog's CPU
 # (utime + stime of all its threads) while sending and in total, and the database's; then commits per
 # row (pg_stat_database) and rsyslog's queue counters. Run as root.
-# Usage: Benchmarks/syslog-peers.sh [RATE] [SECONDS] [plain|hypertable|all]
+# Usage: Benchmarks/syslog-peers.sh [RATE] [SECONDS] [all | TARGET[,TARGET…]]   (all: plain,hypertable)
 #        (env: RCVBUF bytes, QUEUE_SIZE, BATCH, WORKERS (ruleset queue worker threads, each its own
 #         ompgsql connection), DRAIN_MAX seconds, FORMAT of sysloggen: mix 5424 3164 cisco,
 #         NICE: run rsyslogd, the generator and this benchmark's PostgreSQL at that nice value, e.g.
@@ -40,11 +42,14 @@ cd "$(dirname "$0")/.."
 RATE=${1:-10000}
 SECONDS_=${2:-30}
 WHICH=${3:-all}
-case $WHICH in
-    plain | hypertable) targets=$WHICH ;;
-    all) targets="plain hypertable" ;;
-    *) echo "usage: $0 [RATE] [SECONDS] [plain|hypertable|all]" >&2; exit 2 ;;
-esac
+[[ $WHICH == all ]] && WHICH=plain,hypertable
+targets=${WHICH//,/ }
+for target in $targets; do
+    case $target in
+        plain | hypertable | hypertable-time) ;;
+        *) echo "usage: $0 [RATE] [SECONDS] [all | plain,hypertable,hypertable-time]" >&2; exit 2 ;;
+    esac
+done
 [[ $RATE =~ ^[0-9]+$ && $SECONDS_ =~ ^[0-9]+$ && $SECONDS_ -ge 1 && $SECONDS_ -le 600 ]] \
     || { echo "syslog-peers: RATE and SECONDS (1-600) are integers" >&2; exit 2; }
 for tool in cc python3 rsyslogd bc ss; do
@@ -119,7 +124,10 @@ peer_stop() {
 
 now() { date +%s.%N; }
 # The benchmark's own PostgreSQL (postmaster and backends; new backends inherit the postmaster's).
-[[ $NICE == 0 ]] || renice -n "$NICE" -p $(tree_pids "$db_pid") >/dev/null
+if [[ $NICE != 0 ]]; then
+    mapfile -t db_pids < <(tree_pids "$db_pid")
+    renice -n "$NICE" -p "${db_pids[@]}" >/dev/null
+fi
 sql() { scripts/tsdb psql -qAt -F ' ' -c "$1"; }
 
 create_table() {
@@ -137,9 +145,11 @@ create_table() {
         structured_data  text,
         message          text        NOT NULL,
         landed           timestamptz NOT NULL DEFAULT clock_timestamp())" >/dev/null
-    if [[ $1 == hypertable ]]; then
+    if [[ $1 == hypertable* ]]; then
         sql "CREATE EXTENSION IF NOT EXISTS timescaledb" >/dev/null
         sql "SELECT create_hypertable('syslog_peer', by_range('time', INTERVAL '6 hours'))" >/dev/null
+    fi
+    if [[ $1 == hypertable ]]; then
         sql "CREATE INDEX syslog_peer_source_time_idx ON syslog_peer (source, time DESC)" >/dev/null
     fi
 }
@@ -276,7 +286,7 @@ run_target() {
     # capacity when the offered rate was above it (otherwise there is little left to work off).
     local after_rate=0
     [[ $(echo "$last_after > 0.5" | bc) == 1 ]] && after_rate=$(echo "$after / $last_after" | bc)
-    printf '%-10s rate %d/s for %d s: sent %d, landed %d (%d while sending = %.0f rows/s, %d after at %d rows/s, the last %s s after), lost %d (%s%%), duplicates %d, kernel drops %s, rsyslogd CPU %s%% of one core while sending (%s s in all), database %s%% (%s s in all) (meanwhile generator %s%%, rest of the machine %s%%, steal %s%% of one core)\n' \
+    printf '%-15s rate %d/s for %d s: sent %d, landed %d (%d while sending = %.0f rows/s, %d after at %d rows/s, the last %s s after), lost %d (%s%%), duplicates %d, kernel drops %s, rsyslogd CPU %s%% of one core while sending (%s s in all), database %s%% (%s s in all) (meanwhile generator %s%%, rest of the machine %s%%, steal %s%% of one core)\n' \
         "$target" "$RATE" "$SECONDS_" "$sent" "$distinct" "$during" "$(echo "$during / $window" | bc -l)" "$after" "$after_rate" "$last_after" \
         "$lost" "$(echo "scale=3; $lost * 100 / $sent" | bc)" "$dup" "$drops" "$cpu_send" "$cpu_all" "$db_send" "$db_all" "$gen_cpu" "$rest" "$steal"
     ((REF_ROWS > 0)) && reference "$target"
@@ -302,7 +312,7 @@ reference() {
     t2=$(now)
     nice -n "$NICE" scripts/tsdb psql -qAt -c "\\copy syslog_peer ($cols) FROM '$work/rows.bin' (FORMAT binary)"
     t3=$(now)
-    printf '%-10s reference, psql alone, the first %d rows that landed: one INSERT per row (%d a transaction) %.0f rows/s; one binary \\copy %.0f rows/s\n' \
+    printf '%-15s reference, psql alone, the first %d rows that landed: one INSERT per row (%d a transaction) %.0f rows/s; one binary \\copy %.0f rows/s\n' \
         "$1" "$rows" "$BATCH" "$(echo "$rows / ($t1 - $t0)" | bc -l)" "$(echo "$rows / ($t3 - $t2)" | bc -l)"
     rm -f "$work/inserts.sql" "$work/rows.bin"
 }
