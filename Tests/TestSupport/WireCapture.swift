@@ -31,6 +31,8 @@ public final class WireCapture: @unchecked Sendable {
             _ = child.wait(timeout: 5)
             throw NetNSError("tcpdump on \(interface) did not start: \(child.output)")
         }
+        // "listening on" comes before the capture is fully live: a burst sent at once would lose its head.
+        Thread.sleep(forTimeInterval: 0.5)
         return WireCapture(child: child, file: file)
     }
 
