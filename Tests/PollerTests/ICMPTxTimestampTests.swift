@@ -177,17 +177,22 @@ struct ICMPTxTimestampTests {
         let st = p.stats.snapshot()
         let answered = results.withLock { $0 }.filter { $0.address == host }
         let rtts = answered.compactMap(\.rttAvgMs)
-        // tcpdump may miss a few packets on a loaded machine; the median needs most of them, not all.
-        #expect(rtts.count == 67 && onWire.count >= 50, "\(rtts.count) answered, \(onWire.count) on the wire")
+        #expect(rtts.count == 67, "\(rtts.count) answered, \(onWire.count) on the wire")
         #expect(st.sendErrors == 33, "\(st)")
         #expect(st.txTimestampFallbacks == 0 && st.txKeyResets == 0, "\(st)")
         // Keys that ran ahead of the kernel's counter would find no stamp for the last probes; keys that fell
         // behind would find, for the second batch's probes, stamps taken before their send: either way
         // fallbacks, which must be none.
+        #expect(rtts.min()! >= 20)
+        // The wire is a reference only when tcpdump saw most of it: one burst of 100 while the whole suite
+        // runs in parallel can starve it (the claim above, no fallbacks, does not depend on it).
+        guard onWire.count >= 50 else {
+            print("TXTS IPv4 refusals (\(p.txTimestampKeys.rawValue) keys): tcpdump saw \(onWire.count) of 67 pairs, no wire comparison")
+            return
+        }
         let median = try #require(rtts.median), wireMedian = try #require(onWire.median)
         print(String(format: "TXTS IPv4 refusals (%@ keys): poller median %.4f ms, wire median %.4f ms, diff %+.4f ms",
                      p.txTimestampKeys.rawValue, median, wireMedian, median - wireMedian))
         #expect(abs(median - wireMedian) <= 0.2)
-        #expect(rtts.min()! >= 20)
     }
 }
