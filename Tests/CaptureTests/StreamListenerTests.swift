@@ -292,7 +292,7 @@ struct StreamListenerTests {
             talker.send("<13>tick \(i)\n")
             Thread.sleep(forTimeInterval: 0.1)
         }
-        #expect(quiet.closedByServer(within: 0.1))
+        #expect(quiet.closedByServer(within: 5), "closed for silence (a loaded machine runs timers late)")
         #expect(!talker.closedByServer(within: 0.1))
         #expect(talker.closedByServer(within: 10), "and it is closed once it stops talking (a loaded machine runs timers late)")
         #expect(sink.count == 10)
