@@ -69,16 +69,18 @@ struct ICMPTxTimestampTests {
         return Run(rtts: results.withLock { $0 }.compactMap(\.rttAvgMs), wire: onWire, stats: p.stats.snapshot(), keys: p.txTimestampKeys)
     }
 
-    /// Poller minus wire, quantile by quantile (both sorted): the largest difference either way and the
-    /// 99th percentile of the absolute ones, in ms; nil when the counts differ.
-    static func perProbe(_ r: Run) -> (low: Double, high: Double, p99: Double)? {
+    /// Poller minus wire, quantile by quantile (both sorted): the largest difference either way, the
+    /// 99th percentile of the absolute ones and of the signed ones (how far the poller runs above the
+    /// wire), in ms; nil when the counts differ.
+    static func perProbe(_ r: Run) -> (low: Double, high: Double, p99: Double, p99Above: Double)? {
         guard r.rtts.count == r.wire.count, !r.rtts.isEmpty else { return nil }
         // Quantile against quantile: results come in the order cycles close, which on a busy machine
         // is not quite the order replies arrived, so pairing by position compared different probes.
         // A probe the poller times late still shows, as a tail the wire does not have.
         let d = zip(r.rtts.sorted(), r.wire.sorted()).map { $0 - $1 }
-        let abs = d.map(Swift.abs).sorted()
-        return (d.min()!, d.max()!, abs[min(abs.count - 1, abs.count * 99 / 100)])
+        let abs = d.map(Swift.abs).sorted(), signed = d.sorted()
+        let i = min(d.count - 1, d.count * 99 / 100)
+        return (d.min()!, d.max()!, abs[i], signed[i])
     }
 
     /// The median against the wire's and the floor, printed with a TXTS prefix for the record.
@@ -95,10 +97,13 @@ struct ICMPTxTimestampTests {
         #expect(r.rtts.min()! >= 20, "fastest \(r.rtts.min()!) ms (\(label))")
         // A send held up after the clock was read shows as one probe far above the wire, which the median
         // hides: with the kernel's stamps (all of them), 99 % of probes must be within 0.2 ms of the wire too.
-        // The bound is 0.5 ms, not the median's 0.2: tcpdump's copy of a request is stamped at the device
-        // tap, the kernel's send stamp a little later in the driver, and a vCPU stolen between the two
-        // (this VM: up to 65 % steal) puts 0.3 ms between them in the wire's own tail.
-        if let pp, r.stats.txTimestampFallbacks == 0 { #expect(pp.p99 <= 0.5, "p99 of |poller − wire| \(pp.p99) ms (\(label))") }
+        // The bound is 0.5 ms, not the median's 0.2, and one-sided: tcpdump's copy of a request is stamped
+        // at the device tap, the kernel's send stamp later in the driver, and a vCPU stolen between the two
+        // (this VM: up to 65 % steal) makes the *wire* slow, never the poller: CI once saw the wire 7 ms
+        // above the poller on one probe of an idle run. A send held up in the poller shows the other way.
+        if let pp, r.stats.txTimestampFallbacks == 0 {
+            #expect(pp.p99Above <= 0.5, "p99 of poller − wire \(pp.p99Above) ms (\(label))")
+        }
         let st = r.stats
         #expect(st.forged == 0 && st.stale == 0 && st.wrongSource == 0 && st.noKernelTimestamp == 0, "\(st)")
     }
