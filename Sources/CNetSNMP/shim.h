@@ -5,7 +5,18 @@
 #ifndef CNETSNMP_SHIM_H
 #define CNETSNMP_SHIM_H
 
+#include <stddef.h>
+
 /// The library's version string (net-snmp/version.h).
 const char *netsnmp_get_version(void);
+
+// MIB names for traps (net-snmp/mib_api.h, net-snmp/library/mib.h). `oid` is unsigned long on every
+// Linux build (net-snmp/library/oid.h; EIGHTBIT_SUBIDS is never set by Debian).
+void netsnmp_set_mib_directory(const char *dir);
+void netsnmp_init_mib(void);
+void snmp_set_mib_warnings(int);
+void snmp_set_mib_errors(int);
+void snmp_set_save_descriptions(int);
+int snprint_objid(char *buf, size_t buf_len, const unsigned long *objid, size_t objidlen);
 
 #endif

@@ -479,4 +479,12 @@ public let migrations: [Migration] = [
             SELECT add_compression_policy('syslog', INTERVAL '1 day');
             """
     ),
+    Migration(
+        version: 7, name: "trap names",
+        sql: """
+            -- The trap OID's name from the MIB files net-snmp found ("IF-MIB::linkDown"); null when no
+            -- loaded module names it. Varbinds carry theirs in the jsonb ("name", "value_name").
+            ALTER TABLE snmp_traps ADD COLUMN trap_name text;
+            """
+    ),
 ]

@@ -245,6 +245,10 @@ let configKeys: [ConfigKey] = [
           format: .hexOrEmpty),
     .init(path: "traps.state_file", kind: .string, defaultValue: .string("/var/lib/sotp/snmp-engine"),
           doc: "where the generated engine ID and the boot counter (RFC 3414 snmpEngineBoots) are kept"),
+    .init(path: "traps.mibs", kind: .string, defaultValue: .string("ALL"),
+          doc: "MIB modules net-snmp loads to name trap and varbind OIDs: \"ALL\" or names joined by \":\"; \"\": store numeric OIDs only"),
+    .init(path: "traps.mib_dirs", kind: .stringList, defaultValue: .strings([]),
+          doc: "directories of MIB files; empty: net-snmp's default ($HOME/.snmp/mibs, /usr/share/snmp/mibs and its iana and ietf)"),
 ]
 
 /// The `[icmp]` section, typed.

@@ -16,6 +16,7 @@ enum TrapTables {
         .init("pdu", .text), .init("community", .text), .init("user_name", .text), .init("context_name", .text),
         .init("trap_oid", .text), .init("uptime_cs", .int8), .init("agent_address", .inet), .init("enterprise", .text),
         .init("request_id", .int8), .init("varbinds", .jsonb), .init("device_id", .int4),
+        .init("trap_name", .text),
     ])
 }
 
@@ -67,11 +68,13 @@ final class TrapWorker: @unchecked Sendable {
     var receiver: TrapReceiver
     var json: [UInt8] = []
     var devices: DeviceLookup
+    let names: MIBNames?
     let replyFailures = Atomic<Int>(0)
     let rejectedClosed = Atomic<Int>(0)
 
-    init(sink: Sink, receiver: consuming TrapReceiver, devices: DeviceAddresses) {
+    init(sink: Sink, receiver: consuming TrapReceiver, devices: DeviceAddresses, names: MIBNames?) {
         self.sink = sink
+        self.names = names
         self.table = sink.producer(TrapTables.traps)
         self.receiver = receiver
         self.devices = DeviceLookup(devices)
@@ -88,8 +91,9 @@ final class TrapWorker: @unchecked Sendable {
         }
         guard case .notification(let n) = outcome else { return }
         json.removeAll(keepingCapacity: true)
-        n.appendVarbindsJSON(to: &json)
+        n.appendVarbindsJSON(to: &json, names: names)
         let device = devices.device(peer)
+        let trapName = n.trapOID.flatMap { names?.name(dotted: $0) }
         let result = sink.append(table) { row in
             row.timestamptz(unixMicros: receivedMicros)
             row.timestamptz(unixMicros: receivedMicros)
@@ -106,6 +110,7 @@ final class TrapWorker: @unchecked Sendable {
             if let r = n.requestID { row.int8(Int64(r)) } else { row.null() }
             json.withUnsafeBytes { row.jsonb(copying: $0) }
             if let device { row.int4(device) } else { row.null() }
+            if let trapName { row.text(trapName) } else { row.null() }
         }
         if result == .closed { rejectedClosed.add(1, ordering: .relaxed) }
     }
@@ -146,11 +151,22 @@ final class TrapService: Service, Sendable {
         o.sockets = config.int("traps.sockets")
         o.maxDatagramBytes = 65_535
         o.name = "traps"
+        var names: MIBNames?
+        for dir in config.strings("traps.mib_dirs") where !FileManager.default.fileExists(atPath: dir) {
+            logger.warning("a MIB directory does not exist; its OIDs stay numeric", metadata: ["traps.mib_dirs": "\(dir)"])
+        }
+        if !config.string("traps.mibs").isEmpty {
+            do {
+                names = try MIBNames(directories: config.strings("traps.mib_dirs"), modules: config.string("traps.mibs"))
+            } catch {
+                throw StartError(description: "traps.mibs: \(error)")
+            }
+        }
         var workers: [TrapWorker] = []
         let stats = self.stats
         for _ in 0..<o.sockets {
             do {
-                workers.append(TrapWorker(sink: sink, receiver: try TrapReceiver(config: trapConfig, stats: stats), devices: devices))
+                workers.append(TrapWorker(sink: sink, receiver: try TrapReceiver(config: trapConfig, stats: stats), devices: devices, names: names))
             } catch {
                 throw StartError(description: "snmp_users: \(error)")
             }

@@ -74,14 +74,15 @@ public struct SNMPNotification: Sendable {
     /// gauges and time ticks are JSON numbers (Counter64 exactly, up to 2^64−1); an OCTET STRING that is
     /// printable UTF-8 is a JSON string, otherwise lowercase hex with `"hex":true` (Opaque and unknown
     /// types always); IpAddress is dotted; OIDs are dotted; NULL and the exceptions have `"value":null`;
-    /// an unknown tag adds `"tag":<n>`.
-    public func appendVarbindsJSON(to out: inout [UInt8]) {
+    /// an unknown tag adds `"tag":<n>`. With `names`, a varbind whose OID a loaded MIB names gets
+    /// `"name":"IF-MIB::ifIndex.3"`, and an OID value `"value_name"` likewise (a lookup allocates).
+    public func appendVarbindsJSON(to out: inout [UInt8], names: MIBNames? = nil) {
         out.append(UInt8(ascii: "["))
         var first = true
         forEachVarBind { b, vb in
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
-            SNMPJSON.appendVarBind(b, vb, to: &out)
+            SNMPJSON.appendVarBind(b, vb, names: names, to: &out)
         }
         out.append(UInt8(ascii: "]"))
     }
@@ -102,10 +103,33 @@ enum SNMPJSON {
 
     static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
-    static func appendVarBind(_ b: RawSpan, _ vb: SNMPVarBindView, to out: inout [UInt8]) {
+    /// `key` and the name of the dotted OID already written at `range` of `out`, when it has one.
+    static func appendName(_ names: MIBNames, dottedAt range: Range<Int>, key: StaticString, to out: inout [UInt8]) {
+        guard let name = names.name(dotted: String(decoding: out[range], as: UTF8.self)) else { return }
+        ascii(key, to: &out)
+        out.append(UInt8(ascii: "\""))
+        for c in name.utf8 {
+            switch c {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                out.append(UInt8(ascii: "\\"))
+                out.append(c)
+            case ..<0x20:
+                ascii("\\u00", to: &out)
+                out.append(hexDigits[Int(c >> 4)])
+                out.append(hexDigits[Int(c & 15)])
+            default: out.append(c)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    static func appendVarBind(_ b: RawSpan, _ vb: SNMPVarBindView, names: MIBNames? = nil, to out: inout [UInt8]) {
         ascii("{\"oid\":\"", to: &out)
+        let oidStart = out.count
         BER.appendOIDText(b, vb.name, to: &out)
-        ascii("\",\"type\":\"", to: &out)
+        out.append(UInt8(ascii: "\""))
+        if let names { appendName(names, dottedAt: oidStart..<out.count - 1, key: ",\"name\":", to: &out) }
+        ascii(",\"type\":\"", to: &out)
         let t = vb.value
         let name = SNMPValue.typeName(tag: t.tag)
         out.append(contentsOf: name.utf8)
@@ -121,8 +145,10 @@ enum SNMPJSON {
             ascii("null", to: &out)
         case BERTag.objectIdentifier:
             out.append(UInt8(ascii: "\""))
+            let start = out.count
             BER.appendOIDText(b, t, to: &out)
             out.append(UInt8(ascii: "\""))
+            if let names { appendName(names, dottedAt: start..<out.count - 1, key: ",\"value_name\":", to: &out) }
         case BERTag.ipAddress:
             out.append(UInt8(ascii: "\""))
             for i in 0..<4 {
