@@ -116,9 +116,12 @@ package struct MessageBatch: ~Copyable {
     }
 
     /// Addresses message i to `dst` with `length` bytes; `tos` nil keeps the socket default, `source`
-    /// nil lets the kernel choose (same family as `dst`).
-    package func address(_ i: Int, to dst: PeerAddress, length: Int, tos: UInt8?, source: PeerAddress?) {
+    /// nil lets the kernel choose (same family as `dst`); `txKey` (SCM_TS_OPT_ID) keys the message's
+    /// transmit timestamp, nil leaves that to the socket's counter (the ICMP sender's use).
+    package func address(_ i: Int, to dst: PeerAddress, length: Int, tos: UInt8?, source: PeerAddress?, txKey: UInt32? = nil) {
         let t = tos.map { Int32($0) } ?? -1
+        // After the address: setting it starts the message's control area afresh.
+        defer { if let txKey { unsafe sotp_batch_set_ts_key(b, UInt32(i), txKey) } }
         if dst.isV4 {
             let src = source.map { UInt32(truncatingIfNeeded: $0.low) } ?? 0
             unsafe sotp_batch_set_v4(b, UInt32(i), UInt32(truncatingIfNeeded: dst.low), dst.port, UInt32(length), t, src)
@@ -138,8 +141,8 @@ package struct MessageBatch: ~Copyable {
         }
     }
 
-    /// sendmmsg of messages start..<start+n on `fd`: the number sent (0 when the socket buffer is full),
-    /// or the errno of message `start` when it could not be sent at all.
+    /// sendmmsg of messages start..<start+n on `fd`: the number sent (0 when the socket buffer or the
+    /// device queue is full: EAGAIN, ENOBUFS), or the errno of message `start` when it could not be sent.
     package func send(_ fd: Int32, start: Int, count n: Int) -> Result<Int, Errno> {
         let r = unsafe sotp_batch_send(fd, b, UInt32(start), UInt32(n))
         if r >= 0 { return .success(Int(r)) }

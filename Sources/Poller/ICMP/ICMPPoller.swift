@@ -397,7 +397,7 @@ private struct ProbeWriter {
     /// Writes pending[range] into the batch, all stamped `sentAt`. With `firstKey`, probe j's transmit
     /// key is firstKey + (j − range.lowerBound) and its sequence number that key's low half; without, the
     /// sequence numbers continue `seq`. `perPacket` also hands the key to the kernel (SCM_TS_OPT_ID).
-    func write(_ batch: borrowing ProbeBatch, _ pending: [PendingProbe], _ range: Range<Int>, firstKey: UInt32?,
+    func write(_ batch: borrowing MessageBatch, _ pending: [PendingProbe], _ range: Range<Int>, firstKey: UInt32?,
                perPacket: Bool, seq: inout UInt16) {
         for j in range {
             let p = pending[j]
@@ -427,8 +427,8 @@ private struct SenderSide: ~Copyable {
     var slots: [SenderSlot] = []
     var wheel: TimerWheel
     var fired: [Int32] = []
-    var batch4: ProbeBatch
-    var batch6: ProbeBatch
+    var batch4: MessageBatch
+    var batch6: MessageBatch
     var pending4: [PendingProbe] = []
     var pending6: [PendingProbe] = []
     var seq4: UInt16 = 0
@@ -451,8 +451,8 @@ private struct SenderSide: ~Copyable {
         e = engine
         wheel = TimerWheel(tick: engine.options.tick, slots: 1 << 17, now: monotonicNanos())
         bufferSize = 8 + 56
-        batch4 = ProbeBatch(count: engine.options.batchSize, bufferSize: 2048)
-        batch6 = ProbeBatch(count: engine.options.batchSize, bufferSize: 2048)
+        batch4 = MessageBatch(count: engine.options.batchSize, bufferSize: 2048)
+        batch6 = MessageBatch(count: engine.options.batchSize, bufferSize: 2048)
         bufferSize = 2048
         codec4 = ICMPCodec(key: engine.key, v6: false)
         codec6 = ICMPCodec(key: engine.key, v6: true)
@@ -578,8 +578,8 @@ private struct SenderSide: ~Copyable {
         flush(v6: false)
         flush(v6: true)
         bufferSize = size
-        batch4 = ProbeBatch(count: e.options.batchSize, bufferSize: size)
-        batch6 = ProbeBatch(count: e.options.batchSize, bufferSize: size)
+        batch4 = MessageBatch(count: e.options.batchSize, bufferSize: size)
+        batch6 = MessageBatch(count: e.options.batchSize, bufferSize: size)
     }
 
     mutating func handle(_ slot: Int32) {
@@ -648,7 +648,7 @@ private struct SenderSide: ~Copyable {
 
     /// Writes and sends one family's pending probes, keeping that socket's transmit keys. `holdOff`: how
     /// long after a lost count the counter may be reset.
-    static func transmit(_ batch: borrowing ProbeBatch, _ pending: [PendingProbe], _ writer: ProbeWriter, _ sock: ICMPSocket,
+    static func transmit(_ batch: borrowing MessageBatch, _ pending: [PendingProbe], _ writer: ProbeWriter, _ sock: ICMPSocket,
                          _ seq: inout UInt16, _ keys: inout TxKeyState, _ e: Engine, now: Int64, holdOff: Int64) {
         let n = pending.count
         switch e.keys {
@@ -676,7 +676,7 @@ private struct SenderSide: ~Copyable {
         }
     }
 
-    static func send(_ batch: borrowing ProbeBatch, _ sock: borrowing ICMPSocket, count n: Int, _ stats: ICMPStats) {
+    static func send(_ batch: borrowing MessageBatch, _ sock: borrowing ICMPSocket, count n: Int, _ stats: ICMPStats) {
         var start = 0, waits = 0
         while start < n {
             switch batch.send(sock.fd, start: start, count: n - start) {
@@ -705,7 +705,7 @@ private struct SenderSide: ~Copyable {
     /// down. Anything else (a full buffer, a firewall drop, an error sendmmsg lost) may or may not have
     /// taken a key, depending on the kernel and where it failed: the rest go without keys and the counter
     /// is reset later.
-    static func sendFollowingCounter(_ batch: borrowing ProbeBatch, _ pending: [PendingProbe], _ writer: ProbeWriter,
+    static func sendFollowingCounter(_ batch: borrowing MessageBatch, _ pending: [PendingProbe], _ writer: ProbeWriter,
                                      _ sock: borrowing ICMPSocket, _ seq: inout UInt16, _ keys: inout TxKeyState, _ stats: ICMPStats) {
         let n = pending.count
         var start = 0, waits = 0

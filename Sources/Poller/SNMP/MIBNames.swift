@@ -42,9 +42,9 @@ public final class MIBNames: Sendable {
             snmp_set_mib_warnings(0)
             snmp_set_mib_errors(0)
             snmp_set_save_descriptions(0)
-            if !directories.isEmpty { netsnmp_set_mib_directory(directories.joined(separator: ":")) }
+            if !directories.isEmpty { unsafe netsnmp_set_mib_directory(directories.joined(separator: ":")) }
             // netsnmp_init_mib reads the module list from MIBS only; set before any thread starts.
-            setenv("MIBS", modules, 1)
+            unsafe setenv("MIBS", modules, 1)
             netsnmp_init_mib()
             current = settings
         }
