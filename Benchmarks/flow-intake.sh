@@ -21,11 +21,10 @@ MODES=("${@:-raw aggregate peers}")
 read -r -a MODES <<<"${MODES[*]}"
 source Benchmarks/daemon-bench.sh
 bench_start bench-flow 55491
-gcc -O2 -o "$work/flowgen" Benchmarks/flowgen/flowgen.c
+cc -O2 -I Benchmarks -o "$work/flowgen" Benchmarks/flowgen/flowgen.c
 hz=$(getconf CLK_TCK)
 # The benchmark's queries go to the database of the mode being run; admin ones to the instance's own.
 psql() { if [[ $1 == -c && $2 == *DATABASE* ]]; then scripts/tsdb psql -qAt "$@"; else scripts/tsdb psql -qAt -d flowbench "$@"; fi; }
-now() { date +%s.%N; }
 
 run_sotpd() {
     local mode=$1 port extra

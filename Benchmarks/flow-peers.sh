@@ -29,52 +29,12 @@ done
 source Benchmarks/daemon-bench.sh
 bench_tsdb bench-peers 55492
 trap 'peer_stop KILL; bench_cleanup' EXIT
-gcc -O2 -o "$work/flowgen" Benchmarks/flowgen/flowgen.c
-db_pid=$(head -1 "${SOTP_TSDB_ROOT:-/var/cache/sotp/trixie-tsdb}/var/lib/sotp/$SOTP_TSDB_INSTANCE/postmaster.pid")
+cc -O2 -I Benchmarks -o "$work/flowgen" Benchmarks/flowgen/flowgen.c
+db_pid=$(tsdb_pid)
 hz=$(getconf CLK_TCK)
 RCVBUF=$((32 << 20))  # what sotpd asks for by default (flow.receive_buffer_bytes)
 PLUGIN_BUFFER=${PLUGIN_BUFFER:-102400}       # pmacct's plugin_buffer_size, bytes
 PLUGIN_PIPE=${PLUGIN_PIPE:-102400000}        # pmacct's plugin_pipe_size (the ring), bytes
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# The process $1 and all its descendants, one pid per line.
-tree_pids() {
-    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" '
-        { pid = $1; sub(/^.*\) /, ""); parent[pid] = $2 }
-        END {
-            keep[root] = 1; grew = 1
-            while (grew) { grew = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; grew = 1 } }
-            for (p in keep) if (p in parent) print p
-        }'
-}
-
-# "PID TICKS" for the process $1 and each of its descendants, TICKS = utime + stime + cutime + cstime:
-# a process that exited and was reaped (pmacct's SQL writers) is in its parent's cutime/cstime.
-tree_ticks() {
-    local p
-    for p in $(tree_pids "$1"); do
-        echo "$p $(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }' || echo 0)"
-    done
-}
-
-# CPU ticks of the process $1 and all its descendants.
-tree_cpu() { tree_ticks "$1" | awk '{ s += $2 } END { print s + 0 }'; }
-
-# Busy and total jiffies of the whole machine (all CPUs), from /proc/stat.
-machine_ticks() {
-    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat
-}
-
-# /proc/net/udp of the socket bound to 127.0.0.1:$1: "RX_QUEUE_BYTES DROPS".
-udp_socket() {
-    local hex q d
-    hex=$(printf '0100007F:%04X' "$1")
-    read -r q d < <(awk -v a="$hex" '$2 == a { split($5, q, ":"); print q[2], $13 }' /proc/net/udp) || return 0
-    echo "$((16#$q)) $d"
-}
 
 # After the send: wait (at most 60 s) until the socket is empty and the peer idle, so what it holds in
 # its queues is written, not cut off by the stop.

@@ -5,8 +5,14 @@
 # its own (a fresh database per run). Then, with `peers`, the same stream to rsyslog imudp → ompgsql
 # (Benchmarks/syslog-peers.sh, its own instance), into a plain table and a hypertable.
 # Reports: sent, the kernel's drops (SO_RXQ_OVFL), messages parsed, rows landed (distinct seq in the
-# range sent) while sending and after, loss, sotpd's CPU. Run as root.
+# range sent) by the end of sending and after, loss, and where the CPU went while sending: sotpd, the
+# database (postmaster and backends), the generators (their user + system time, which includes the
+# loopback's delivery into the receiving socket), the rest of the machine, and the hypervisor's steal.
+# Run as root.
 # Usage: Benchmarks/syslog-intake.sh [RATE] [SECONDS] [sotpd|peers…]   (default: sotpd peers)
+#        (env: RCVBUF bytes of socket buffer for sotpd and rsyslog alike (default 32 MiB, granted
+#         past net.core.rmem_max since both run as root), FORMAT, GENERATORS, NICE: see
+#         daemon-bench.sh's run_sysloggen; SOCKETS: sotpd's syslog.sockets_per_port)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${1:-200000}
@@ -14,19 +20,20 @@ SECONDS_=${2:-60}
 shift $(($# < 2 ? $# : 2))
 MODES=("${@:-sotpd peers}")
 read -r -a MODES <<<"${MODES[*]}"
-# Socket buffer: what rsyslog gets (net.core.rmem_max caps a plain SO_RCVBUF), so both have the same.
-RCVBUF=${RCVBUF:-$(cat /proc/sys/net/core/rmem_max)}
-FORMAT=${FORMAT:-mix}
+# Socket buffer: the same for both; syslog-peers.sh gives rsyslog's imudp rcvBufSize (SO_RCVBUFFORCE).
+RCVBUF=${RCVBUF:-$((32 << 20))}
+export FORMAT=${FORMAT:-mix}
+SOCKETS=${SOCKETS:-2}
 source Benchmarks/daemon-bench.sh
 bench_start bench-syslog 55496
-cc -O2 -o "$work/sysloggen" Benchmarks/sysloggen/sysloggen.c
-hz=$(getconf CLK_TCK)
+build_sysloggen
 psql() { if [[ $1 == -c && $2 == *DATABASE* ]]; then scripts/tsdb psql -qAt "$@"; else scripts/tsdb psql -qAt -d syslogbench "$@"; fi; }
-now() { date +%s.%N; }
+db_pid=$(tsdb_pid)
+FIRST_SEQ=1000001
 
 run_sotpd() {
     local port
-    port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     psql -c "DROP DATABASE IF EXISTS syslogbench" >/dev/null
     psql -c "CREATE DATABASE syslogbench" >/dev/null
     rm -rf "$work/spool" "$work/log"
@@ -47,6 +54,7 @@ enabled = false
 udp_port = $port
 tcp_port = 0
 receive_buffer_bytes = $RCVBUF
+sockets_per_port = $SOCKETS
 [api]
 listen = ""
 [stats]
@@ -56,38 +64,38 @@ TOML
     "$sotpd" run --config "$work/sotpd.toml" >"$work/log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do grep -q "syslog listeners started" "$work/log" && break; sleep 0.1; done
-    local cpu0 cpu1 t0 t1 gen sent first last
-    cpu0=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)
-    t0=$(now)
-    gen=$("$work/sysloggen" -m "$FORMAT" "$port" "$RATE" "$SECONDS_")
+    # One message ahead, so the sink has connected and created the first chunk before the measured send.
+    "$work/sysloggen" -n 1 -q 1 "$port" 1000 5 >/dev/null
+    for _ in $(seq 100); do [[ $(psql -c "SELECT count(*) FROM syslog") -ge 1 ]] && break; sleep 0.1; done
+    local t1 sent last gen_secs window cpu db gen rest steal
+    cpu_begin
+    read -r sent last gen_secs < <(run_sysloggen "$port" "$RATE" "$SECONDS_" "$FIRST_SEQ")
+    read -r window cpu db gen rest steal < <(cpu_end "$gen_secs")
     t1=$(now)
-    cpu1=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)
-    sent=$(sed -E 's/.*"messages":([0-9]+),.*/\1/' <<<"$gen")
-    # Landed while sending: rows whose received time is before the generator ended.
-    local during rows=0 lastrows=-1 still=0 landed_at
+    local during rows lastrows=-1 still=0 landed_at
+    during=$(($(psql -c "SELECT count(*) FROM syslog") - 1))
     landed_at=$(now)
-    for _ in $(seq 300); do
-        rows=$(psql -c "SELECT count(*) FROM syslog")
+    for _ in $(seq 600); do
+        rows=$(($(psql -c "SELECT count(*) FROM syslog") - 1))
         ((rows >= sent)) && { landed_at=$(now); break; }
-        if ((rows == lastrows)); then ((++still >= 5)) && break; else still=0 lastrows=$rows landed_at=$(now); fi
-        sleep 2
+        if ((rows == lastrows)); then ((++still >= 10)) && break; else still=0 lastrows=$rows landed_at=$(now); fi
+        sleep 0.5
     done
     kill -TERM "$pid"
     wait "$pid" || true
     pid=
-    # Distinct sequence numbers landed (a duplicate would be counted once and show as rows > distinct).
+    # Distinct sequence numbers of the stream landed (a duplicate would be counted once).
     local distinct drops parsed
-    distinct=$(psql -c "SELECT count(DISTINCT substring(message FROM 'seq=([0-9]{10})')) FROM syslog")
+    distinct=$(psql -c "SELECT count(DISTINCT s) FROM (SELECT substring(message FROM ' seq=([0-9]{10})')::int8 s FROM syslog) r WHERE s BETWEEN $FIRST_SEQ AND $last")
     rows=$(psql -c "SELECT count(*) FROM syslog")
-    during=$(psql -c "SELECT count(*) FROM syslog WHERE received_at <= to_timestamp($t1)")
     drops=$(psql -c "SELECT coalesce(max(value), 0)::int8 FROM sotp_stats WHERE metric = 'syslog.udp_kernel_drops'")
-    parsed=$(psql -c "SELECT string_agg(metric || '=' || v::int8, ' ' ORDER BY metric) FROM (SELECT metric, max(value) v FROM sotp_stats WHERE metric LIKE 'syslog.parsed_%' GROUP BY 1) s")
-    echo "== sotpd, $RATE messages/s for $SECONDS_ s ($FORMAT)"
-    echo "generator: $gen"
+    parsed=$(psql -c "SELECT string_agg(metric || '=' || v::int8, ' ' ORDER BY metric) FROM (SELECT metric, max(value) v FROM sotp_stats WHERE metric LIKE 'syslog.parsed_%' AND value > 0 GROUP BY 1) s")
+    echo "== sotpd, $RATE messages/s for $SECONDS_ s ($FORMAT, ${GENERATORS:-1} generator(s), $SOCKETS sockets, buffer $RCVBUF)"
+    echo "generators: $(cat "$work"/gen.*.json | tr '\n' ' ')"
     echo "sotpd: kernel drops $drops, $parsed"
-    echo "landed: $rows rows, $distinct distinct seq of $sent sent, lost $((sent - distinct)); $during received while sending;" \
-        "the last landed $(printf %.1f "$(echo "$landed_at - $t1" | bc)") s after sending ended"
-    echo "sotpd CPU while sending: $(echo "scale=1; ($cpu1 - $cpu0) * 100 / $hz / $SECONDS_" | bc)% of one core"
+    printf 'sotpd %d/s for %d s: sent %d, landed %d distinct (%d by the end of sending = %.0f rows/s, the last %.1f s after), lost %d, duplicates %d, kernel drops %s; CPU while sending: sotpd %s%%, database %s%%, generators %s%%, rest %s%%, steal %s%% of one core\n' \
+        "$RATE" "$SECONDS_" "$sent" "$distinct" "$during" "$(echo "$during / $window" | bc -l)" "$(echo "$landed_at - $t1" | bc)" \
+        "$((sent - distinct))" "$((rows - 1 - distinct))" "$drops" "$cpu" "$db" "$gen" "$rest" "$steal"
     grep -E "sink stopped" "$work/log" | tail -1 | cut -c1-300
 }
 
@@ -95,7 +103,7 @@ for mode in "${MODES[@]}"; do
     case $mode in
         sotpd) run_sotpd ;;
         # Its own instance (bench-rsyslog), not this one: bench_start exported our port.
-        peers) env -u SOTP_TSDB_PORT -u SOTP_TSDB_INSTANCE RCVBUF="$RCVBUF" FORMAT="$FORMAT" Benchmarks/syslog-peers.sh "$RATE" "$SECONDS_" all ;;
+        peers) env -u SOTP_TSDB_PORT -u SOTP_TSDB_INSTANCE RCVBUF="$RCVBUF" Benchmarks/syslog-peers.sh "$RATE" "$SECONDS_" all ;;
         *) echo "unknown mode $mode (sotpd, peers)" >&2; exit 2 ;;
     esac
 done

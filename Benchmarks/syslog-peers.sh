@@ -31,7 +31,8 @@
 #         ompgsql connection), DRAIN_MAX seconds, FORMAT of sysloggen: mix 5424 3164 cisco,
 #         NICE: run rsyslogd, the generator and this benchmark's PostgreSQL at that nice value, e.g.
 #         -10 so that other work on a shared machine weighs less on the figures,
-#         REF_ROWS: rows of the reference runs below, 0 for none)
+#         REF_ROWS: rows of the reference runs below, 0 for none, GENERATORS: sysloggen processes
+#         sharing RATE, for rates one cannot send)
 #
 # Reference, per target, with rsyslogd stopped: the first REF_ROWS rows that landed, replayed into the
 # emptied table by psql (one connection) (a) as the same kind of statements ompgsql sends, one INSERT
@@ -70,47 +71,11 @@ REF_ROWS=${REF_ROWS:-50000}
 source Benchmarks/daemon-bench.sh
 bench_tsdb bench-rsyslog 55495
 trap 'peer_stop; bench_cleanup' EXIT
-cc -O2 -o "$work/sysloggen" Benchmarks/sysloggen/sysloggen.c
-db_pid=$(head -1 "${SOTP_TSDB_ROOT:-/var/cache/sotp/trixie-tsdb}/var/lib/sotp/$SOTP_TSDB_INSTANCE/postmaster.pid")
+build_sysloggen
+db_pid=$(tsdb_pid)
 hz=$(getconf CLK_TCK)
 pw=$(cat "$(scripts/tsdb password-file)")
 FIRST_SEQ=1000001  # the same stream for every target
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# The process $1 and all its descendants, one pid per line (PostgreSQL: the postmaster's backends).
-tree_pids() {
-    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" '
-        { pid = $1; sub(/^.*\) /, ""); parent[pid] = $2 }
-        END {
-            keep[root] = 1; grew = 1
-            while (grew) { grew = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; grew = 1 } }
-            for (p in keep) if (p in parent) print p
-        }'
-}
-
-# CPU ticks (utime + stime + cutime + cstime) of the process $1 and all its descendants.
-tree_cpu() {
-    local p
-    for p in $(tree_pids "$1"); do
-        sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }' || true
-    done | awk '{ s += $1 } END { print s + 0 }'
-}
-
-# Busy and total jiffies of the whole machine (all CPUs), from /proc/stat.
-machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
-# Steal time (the hypervisor's), jiffies over all CPUs: on a shared VM it tells how noisy a run was.
-steal_ticks() { awk '$1 == "cpu" { print $9 }' /proc/stat; }
-
-# /proc/net/udp of the socket bound to 127.0.0.1:$1: "RX_QUEUE_BYTES DROPS".
-udp_socket() {
-    local hex q d
-    hex=$(printf '0100007F:%04X' "$1")
-    read -r q d < <(awk -v a="$hex" '$2 == a { split($5, q, ":"); print q[2], $13 }' /proc/net/udp) || return 0
-    echo "$((16#$q)) $d"
-}
 
 # Stop rsyslogd ($pid) with SIGTERM, wait (at most 30 s), then SIGKILL.
 peer_stop() {
@@ -122,7 +87,6 @@ peer_stop() {
     pid=
 }
 
-now() { date +%s.%N; }
 # The benchmark's own PostgreSQL (postmaster and backends; new backends inherit the postmaster's).
 if [[ $NICE != 0 ]]; then
     mapfile -t db_pids < <(tree_pids "$db_pid")
@@ -223,18 +187,15 @@ run_target() {
     local rcvbuf
     rcvbuf=$(ss -uamnH "sport = :$port" | grep -o 'rb[0-9]*' | head -1)
 
-    local cpu0 cpu1 cpu2 db0 db1 db2 busy0 all0 busy1 all1 st0 st1 t0 t1 t2 gen gen_user gen_sys
+    local cpu0 cpu1 cpu2 db0 db1 db2 busy0 all0 busy1 all1 st0 st1 t0 t1 t2
     read -r busy0 all0 < <(machine_ticks); st0=$(steal_ticks)
     cpu0=$(tree_cpu "$pid"); db0=$(tree_cpu "$db_pid")
     t0=$(now)
-    gen=$( { TIMEFORMAT='%U %S'; time nice -n "$NICE" "$work/sysloggen" -m "$FORMAT" -q "$FIRST_SEQ" "$port" "$RATE" "$SECONDS_"; } 2>"$work/gen.time")
+    local sent last gen_secs
+    read -r sent last gen_secs < <(run_sysloggen "$port" "$RATE" "$SECONDS_" "$FIRST_SEQ")
     t1=$(now)
     cpu1=$(tree_cpu "$pid"); db1=$(tree_cpu "$db_pid")
     read -r busy1 all1 < <(machine_ticks); st1=$(steal_ticks)
-    read -r gen_user gen_sys <"$work/gen.time"
-    local sent last
-    sent=$(sed -E 's/.*"messages":([0-9]+).*/\1/' <<<"$gen")
-    last=$((FIRST_SEQ + sent - 1))
 
     # Drain: until all sent landed, or nothing landed for 5 s, at most DRAIN_MAX s.
     local rows prev=-1 still=0 drops rx
@@ -272,10 +233,10 @@ run_target() {
     cpu_all=$(echo "scale=2; ($cpu2 - $cpu0) / $hz" | bc)
     db_send=$(echo "scale=1; ($db1 - $db0) * 100 / $hz / $window" | bc)
     db_all=$(echo "scale=2; ($db2 - $db0) / $hz" | bc)
-    gen_cpu=$(echo "scale=1; ($gen_user + $gen_sys) * 100 / $window" | bc)
+    gen_cpu=$(echo "scale=1; $gen_secs * 100 / $window" | bc)
     rest=$(echo "scale=1; ($busy1 - $busy0) * 100 * $(nproc) / ($all1 - $all0) - $cpu_send - $db_send - $gen_cpu" | bc)
     steal=$(echo "scale=1; ($st1 - $st0) * 100 * $(nproc) / ($all1 - $all0 + $st1 - $st0)" | bc)
-    echo "$target generator: $gen" >&2
+    echo "$target generator: $(cat "$work"/gen.*.json | tr '\n' ' ')" >&2
     echo "$target: rsyslog socket ${rcvbuf}, queue ${rx} bytes at stop; waited $(printf %.1f "$(echo "$t2 - $t1" | bc)") s after sending;" \
         "$((commits1 - commits0 - polls - 1)) commits for $landed rows; rows not of the stream $((total - landed)) (the warm-up message: 1)" >&2
     # rsyslog's own counters, last impstats sample: the ruleset queue and the action.

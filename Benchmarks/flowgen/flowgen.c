@@ -1,30 +1,29 @@
 // flowgen: a cheap NetFlow v5 load generator for capacity benchmarks. Sends prebuilt v5 packets
 // (30 records each, sequence numbers and addresses varied per packet) to 127.0.0.1:PORT with sendmmsg
 // at a fixed record rate for a fixed time, then prints what it sent. Only loopback: the destination
-// address is not an argument. Build: gcc -O2 -o flowgen flowgen.c
+// address is not an argument. Build: cc -O2 -I Benchmarks -o flowgen Benchmarks/flowgen/flowgen.c
 // Usage: flowgen PORT RECORDS_PER_SECOND SECONDS
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+#include "loadgen.h"
 
 #define RECORDS 30
 #define PKT (24 + RECORDS * 48)
-#define BATCH 64
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v; }
 static void put32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
+static uint8_t pkts[LG_BATCH][PKT];
+
+// Packet i of the run carries flow_sequence i * RECORDS (the records before it), so a packet the
+// kernel refused is sent again with the same number and the exporter's sequence has no gap.
+static void fill(void *ctx, uint64_t first, unsigned n, double t, struct iovec *iov) {
+    (void)ctx;
+    (void)t;
+    uint32_t secs = (uint32_t)time(NULL);
+    for (unsigned b = 0; b < n; b++) {
+        put32(pkts[b] + 4, 5000); put32(pkts[b] + 8, secs); put32(pkts[b] + 16, (uint32_t)((first + b) * RECORDS));
+        iov[b].iov_base = pkts[b];
+        iov[b].iov_len = PKT;
+    }
 }
 
 int main(int argc, char **argv) {
@@ -38,18 +37,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "flowgen: bad arguments\n");
         return 2;
     }
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    int sndbuf = 8 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(port)};
-    dst.sin_addr.s_addr = htonl(0x7f000001);
-    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0) { perror("connect"); return 1; }
-
-    static uint8_t pkts[BATCH][PKT];
-    struct iovec iov[BATCH];
-    struct mmsghdr msgs[BATCH];
-    memset(msgs, 0, sizeof msgs);
-    for (int b = 0; b < BATCH; b++) {
+    int fd, rc = lg_open_sources("flowgen", "127.0.0.1", port, 1, 0, &fd);
+    if (rc) return rc;
+    for (int b = 0; b < LG_BATCH; b++) {
         uint8_t *p = pkts[b];
         memset(p, 0, PKT);
         put16(p, 5); put16(p + 2, RECORDS);
@@ -63,33 +53,10 @@ int main(int argc, char **argv) {
             put16(f + 32, 10000 + r); put16(f + 34, 443);    // ports
             f[37] = 0x18; f[38] = 6;                          // TCP flags, TCP
         }
-        iov[b].iov_base = p;
-        iov[b].iov_len = PKT;
-        msgs[b].msg_hdr.msg_iov = &iov[b];
-        msgs[b].msg_hdr.msg_iovlen = 1;
     }
-    double pps = rate / RECORDS, start = now(), end = start + seconds;
-    uint64_t sent = 0, errors = 0;
-    uint32_t seq = 0;
-    while (1) {
-        double t = now();
-        if (t >= end) break;
-        uint64_t due = (uint64_t)((t - start) * pps);
-        if (sent >= due) { usleep(100); continue; }
-        uint64_t n = due - sent;
-        if (n > BATCH) n = BATCH;
-        uint32_t secs = (uint32_t)time(NULL);
-        for (uint64_t b = 0; b < n; b++) {
-            put32(pkts[b] + 4, 5000); put32(pkts[b] + 8, secs); put32(pkts[b] + 16, seq);
-            seq += RECORDS;
-        }
-        int k = sendmmsg(fd, msgs, (unsigned)n, 0);
-        if (k < 0) { errors++; seq -= (uint32_t)n * RECORDS; usleep(50); continue; }
-        if ((uint64_t)k < n) seq -= (uint32_t)(n - k) * RECORDS;
-        sent += k;
-    }
-    double took = now() - start;
+    struct lg_result r = lg_run(&fd, 1, rate / RECORDS, seconds, 0, fill, NULL);
     printf("{\"packets\":%llu,\"records\":%llu,\"seconds\":%.3f,\"records_per_second\":%.0f,\"send_errors\":%llu}\n",
-           (unsigned long long)sent, (unsigned long long)sent * RECORDS, took, sent * RECORDS / took, (unsigned long long)errors);
+           (unsigned long long)r.sent, (unsigned long long)r.sent * RECORDS, r.seconds, r.sent * RECORDS / r.seconds,
+           (unsigned long long)r.errors);
     return 0;
 }

@@ -15,24 +15,13 @@
 // sequence number are rewritten in place, so the generator stays cheap at high rates.
 // Sources: -s N sends from N sockets in turn (one sendmmsg batch each), bound to 127.0.1.1, 127.0.1.2,
 // … (IPv4), or with -P all from the destination's family loopback address on N ports (always so for ::1).
-// Build: cc -O2 -o sysloggen sysloggen.c
+// Build: cc -O2 -I Benchmarks -o sysloggen Benchmarks/sysloggen/sysloggen.c
 // Usage: sysloggen [-d ADDR] [-m 5424|3164|cisco|mix] [-s N] [-P] [-n COUNT] [-q FIRST_SEQ]
 //                  PORT MESSAGES_PER_SECOND SECONDS
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+#include "loadgen.h"
 
-#define BATCH 64
-#define POOL 1024      // prebuilt messages, cycled; must be >= BATCH
+#define POOL 1024      // prebuilt messages, cycled; must be >= LG_BATCH
 #define MAXMSG 512
-#define MAXSRC 1024
 #define SEQDIGITS 10
 
 enum { F5424, F3164, FCISCO };
@@ -43,12 +32,6 @@ struct msg {
     int ts_off;   // where the timestamp starts (its length depends on the format)
     int seq_off;  // where the ten digits of the sequence number start
 };
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void usage(void) {
     fprintf(stderr, "usage: sysloggen [-d ADDR] [-m 5424|3164|cisco|mix] [-s N] [-P] [-n COUNT] [-q FIRST_SEQ]\n"
@@ -155,6 +138,48 @@ static void build(struct msg *m, int i, int f) {
     m->len = n;
 }
 
+struct genctx {
+    int fixed;  // a format, or -1 for mix
+    uint64_t first;
+    time_t stamped;
+    char ts3164[64];
+    struct msg pools[3][POOL];
+};
+
+// Messages first… of the batch: wall-clock timestamps formatted once per batch, the sequence number's
+// digits rewritten in place.
+static void fill(void *ctxp, uint64_t first, unsigned n, double t, struct iovec *iov) {
+    (void)t;
+    struct genctx *c = ctxp;
+    static const int mixplan[5] = {F5424, F3164, F5424, F3164, FCISCO};
+    char ts5424[64], tscisco[80];
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    struct tm tm;
+    gmtime_r(&wall.tv_sec, &tm);
+    if (wall.tv_sec != c->stamped) {
+        c->stamped = wall.tv_sec;
+        snprintf(c->ts3164, sizeof c->ts3164, "%s %2d %02d:%02d:%02d", months[tm.tm_mon], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    }
+    snprintf(ts5424, sizeof ts5424, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, wall.tv_nsec / 1000);
+    snprintf(tscisco, sizeof tscisco, "*%s.%03ld", c->ts3164, wall.tv_nsec / 1000000);
+    for (unsigned b = 0; b < n; b++) {
+        uint64_t i = first + b, seq = c->first + i;
+        int f = c->fixed >= 0 ? c->fixed : mixplan[seq % 5];
+        struct msg *m = &c->pools[f][i % POOL];
+        char *p = m->buf;
+        if (f == F5424) memcpy(p + m->ts_off, ts5424, 27);
+        else if (f == F3164) memcpy(p + m->ts_off, c->ts3164, 15);
+        else memcpy(p + m->ts_off, tscisco, 20);
+        char *s = p + m->seq_off;
+        uint64_t v = seq;
+        for (int k = SEQDIGITS - 1; k >= 0; k--) { s[k] = '0' + v % 10; v /= 10; }
+        iov[b].iov_base = p;
+        iov[b].iov_len = m->len;
+    }
+}
+
 int main(int argc, char **argv) {
     const char *dest = "127.0.0.1", *mode = "mix";
     int nsrc = 1, ports_only = 0, opt;
@@ -173,7 +198,7 @@ int main(int argc, char **argv) {
     if (argc - optind != 3) usage();
     int port = atoi(argv[optind]);
     double rate = atof(argv[optind + 1]), seconds = atof(argv[optind + 2]);
-    if (port <= 0 || port > 65535 || rate <= 0 || seconds <= 0 || seconds > 3600 || nsrc < 1 || nsrc > MAXSRC ||
+    if (port <= 0 || port > 65535 || rate <= 0 || seconds <= 0 || seconds > 3600 ||
         first + (count && count < rate * seconds ? count : (uint64_t)(rate * seconds)) >= 10000000000ull) {
         fprintf(stderr, "sysloggen: bad arguments\n");
         return 2;
@@ -184,111 +209,19 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "cisco")) fixed = FCISCO;
     else if (strcmp(mode, "mix") != 0) { fprintf(stderr, "sysloggen: format is 5424, 3164, cisco or mix\n"); return 2; }
 
-    // Destination: loopback only.
-    struct sockaddr_storage dst;
-    socklen_t dstlen;
-    int family;
-    memset(&dst, 0, sizeof dst);
-    struct sockaddr_in *d4 = (struct sockaddr_in *)&dst;
-    struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&dst;
-    if (inet_pton(AF_INET, dest, &d4->sin_addr) == 1) {
-        if ((ntohl(d4->sin_addr.s_addr) >> 24) != 127) { fprintf(stderr, "sysloggen: %s is not in 127.0.0.0/8; refused\n", dest); return 2; }
-        family = AF_INET; d4->sin_family = AF_INET; d4->sin_port = htons(port); dstlen = sizeof *d4;
-    } else if (inet_pton(AF_INET6, dest, &d6->sin6_addr) == 1) {
-        if (!IN6_IS_ADDR_LOOPBACK(&d6->sin6_addr)) { fprintf(stderr, "sysloggen: %s is not ::1; refused\n", dest); return 2; }
-        family = AF_INET6; d6->sin6_family = AF_INET6; d6->sin6_port = htons(port); dstlen = sizeof *d6;
-        ports_only = 1;
-    } else {
-        fprintf(stderr, "sysloggen: %s is not an address; refused\n", dest);
-        return 2;
-    }
-
-    // Sources: socket k bound to 127.0.1.(k+1)... (an ephemeral port each), or to the loopback
-    // address of the family with an ephemeral port (-P, ::1, or a single source).
-    int fds[MAXSRC];
-    for (int k = 0; k < nsrc; k++) {
-        int fd = socket(family, SOCK_DGRAM, 0);
-        if (fd < 0) { perror("socket"); return 1; }
-        int sndbuf = 8 << 20;
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-        if (family == AF_INET && nsrc > 1 && !ports_only) {
-            struct sockaddr_in src = {.sin_family = AF_INET};
-            src.sin_addr.s_addr = htonl(0x7f000100u + 1 + k);  // 127.0.1.1 … 127.0.4.255
-            if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0) { perror("bind"); return 1; }
-        }
-        if (connect(fd, (struct sockaddr *)&dst, dstlen) != 0) { perror("connect"); return 1; }
-        fds[k] = fd;
-    }
-
+    int fds[LG_MAXSRC], rc = lg_open_sources("sysloggen", dest, port, nsrc, ports_only, fds);
+    if (rc) return rc;
     // One pool per format, so that in mix mode the format follows the sequence number (POOL is not a
     // multiple of 5) while the slot follows the message's index.
-    int minlen = MAXMSG, maxlen = 0;
-    static struct msg pools[3][POOL];
+    static struct genctx ctx;
+    ctx.fixed = fixed;
+    ctx.first = first;
     for (int f = 0; f < 3; f++)
-        for (int i = 0; i < POOL; i++) {
-            build(&pools[f][i], i, f);
-            if (fixed < 0 || fixed == f) {
-                if (pools[f][i].len < minlen) minlen = pools[f][i].len;
-                if (pools[f][i].len > maxlen) maxlen = pools[f][i].len;
-            }
-        }
-
-    struct iovec iov[BATCH];
-    struct mmsghdr msgs[BATCH];
-    memset(msgs, 0, sizeof msgs);
-    for (int b = 0; b < BATCH; b++) {
-        msgs[b].msg_hdr.msg_iov = &iov[b];
-        msgs[b].msg_hdr.msg_iovlen = 1;
-    }
-    static const int mixplan[5] = {F5424, F3164, F5424, F3164, FCISCO};
-    double start = now(), end = start + seconds;
-    uint64_t sent = 0, errors = 0, bytes = 0, batches = 0;
-    time_t stamped = 0;
-    char ts5424[64], ts3164[64], tscisco[80];
-    while (1) {
-        double t = now();
-        if (t >= end || (count && sent >= count)) break;
-        uint64_t due = (uint64_t)((t - start) * rate);
-        if (count && due > count) due = count;
-        if (sent >= due) { usleep(100); continue; }
-        uint64_t n = due - sent;
-        if (n > BATCH) n = BATCH;
-        // Wall-clock timestamps, formatted once per batch.
-        struct timespec wall;
-        clock_gettime(CLOCK_REALTIME, &wall);
-        struct tm tm;
-        gmtime_r(&wall.tv_sec, &tm);
-        if (wall.tv_sec != stamped) {
-            stamped = wall.tv_sec;
-            snprintf(ts3164, sizeof ts3164, "%s %2d %02d:%02d:%02d", months[tm.tm_mon], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        }
-        snprintf(ts5424, sizeof ts5424, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, wall.tv_nsec / 1000);
-        snprintf(tscisco, sizeof tscisco, "*%s.%03ld", ts3164, wall.tv_nsec / 1000000);
-        for (uint64_t b = 0; b < n; b++) {
-            uint64_t i = sent + b, seq = first + i;
-            int f = fixed >= 0 ? fixed : mixplan[seq % 5];
-            struct msg *m = &pools[f][i % POOL];
-            char *p = m->buf;
-            if (f == F5424) memcpy(p + m->ts_off, ts5424, 27);
-            else if (f == F3164) memcpy(p + m->ts_off, ts3164, 15);
-            else memcpy(p + m->ts_off, tscisco, 20);
-            char *s = p + m->seq_off;
-            uint64_t v = seq;
-            for (int k = SEQDIGITS - 1; k >= 0; k--) { s[k] = '0' + v % 10; v /= 10; }
-            iov[b].iov_base = p;
-            iov[b].iov_len = m->len;
-        }
-        int k = sendmmsg(fds[batches % nsrc], msgs, (unsigned)n, 0);
-        batches++;
-        if (k < 0) { errors++; usleep(50); continue; }
-        for (int b = 0; b < k; b++) bytes += iov[b].iov_len;
-        sent += k;
-    }
-    double took = now() - start;
+        for (int i = 0; i < POOL; i++) build(&ctx.pools[f][i], i, f);
+    struct lg_result r = lg_run(fds, nsrc, rate, seconds, count, fill, &ctx);
     printf("{\"messages\":%llu,\"seconds\":%.3f,\"messages_per_second\":%.0f,\"bytes\":%llu,\"first_seq\":%llu,"
-           "\"last_seq\":%llu,\"format\":\"%s\",\"sources\":%d,\"min_len\":%d,\"max_len\":%d,\"send_errors\":%llu}\n",
-           (unsigned long long)sent, took, sent / took, (unsigned long long)bytes, first,
-           first + sent - (sent > 0), mode, nsrc, minlen, maxlen, (unsigned long long)errors);
+           "\"last_seq\":%llu,\"format\":\"%s\",\"sources\":%d,\"min_len\":%zu,\"max_len\":%zu,\"send_errors\":%llu}\n",
+           (unsigned long long)r.sent, r.seconds, r.sent / r.seconds, (unsigned long long)r.bytes, first,
+           first + r.sent - (r.sent > 0), mode, nsrc, r.min_len, r.max_len, (unsigned long long)r.errors);
     return 0;
 }

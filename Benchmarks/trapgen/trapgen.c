@@ -13,28 +13,11 @@
 // Encoding is minimal BER (definite lengths, shortest integers), about 130 bytes a trap.
 // Sources: as sysloggen: -s N sends from N sockets in turn, bound to 127.0.1.1, 127.0.1.2, … (a distinct
 // agent address each), or with -P from one address on N ports (always so for ::1).
-// Build: cc -O2 -o trapgen trapgen.c
+// Build: cc -O2 -I Benchmarks -o trapgen Benchmarks/trapgen/trapgen.c
 // Usage: trapgen [-d ADDR] [-c COMMUNITY] [-s N] [-P] [-n COUNT] [-q FIRST_ID] PORT TRAPS_PER_SECOND SECONDS
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+#include "loadgen.h"
 
-#define BATCH 64
 #define MAXPKT 512
-#define MAXSRC 1024
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void usage(void) {
     fprintf(stderr, "usage: trapgen [-d ADDR] [-c COMMUNITY] [-s N] [-P] [-n COUNT] [-q FIRST_ID]\n"
@@ -142,6 +125,23 @@ static uint8_t *encode(uint8_t *buf, const char *community, int32_t request_id, 
     return w.p;
 }
 
+struct trapctx {
+    const char *community;
+    uint64_t first;
+    uint8_t bufs[LG_BATCH][MAXPKT];
+};
+
+static void fill(void *ctx, uint64_t first, unsigned n, double t, struct iovec *iov) {
+    struct trapctx *c = ctx;
+    uint32_t uptime = 8640000 + (uint32_t)(t * 100);  // the agents have been up for a day
+    for (unsigned b = 0; b < n; b++) {
+        uint64_t i = first + b, id = c->first + i;
+        size_t len;
+        iov[b].iov_base = encode(c->bufs[b], c->community, (int32_t)id, uptime, 1 + (int)(i % 48), (int)(id & 1), &len);
+        iov[b].iov_len = len;
+    }
+}
+
 int main(int argc, char **argv) {
     const char *dest = "127.0.0.1", *community = "public";
     int nsrc = 1, ports_only = 0, opt;
@@ -160,83 +160,20 @@ int main(int argc, char **argv) {
     if (argc - optind != 3) usage();
     int port = atoi(argv[optind]);
     double rate = atof(argv[optind + 1]), seconds = atof(argv[optind + 2]);
-    if (port <= 0 || port > 65535 || rate <= 0 || seconds <= 0 || seconds > 3600 || nsrc < 1 || nsrc > MAXSRC ||
+    if (port <= 0 || port > 65535 || rate <= 0 || seconds <= 0 || seconds > 3600 ||
         strlen(community) > 64 || first + (count && count < rate * seconds ? count : (uint64_t)(rate * seconds)) >= 0x7fffffffull) {
         fprintf(stderr, "trapgen: bad arguments\n");
         return 2;
     }
-
-    struct sockaddr_storage dst;
-    socklen_t dstlen;
-    int family;
-    memset(&dst, 0, sizeof dst);
-    struct sockaddr_in *d4 = (struct sockaddr_in *)&dst;
-    struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&dst;
-    if (inet_pton(AF_INET, dest, &d4->sin_addr) == 1) {
-        if ((ntohl(d4->sin_addr.s_addr) >> 24) != 127) { fprintf(stderr, "trapgen: %s is not in 127.0.0.0/8; refused\n", dest); return 2; }
-        family = AF_INET; d4->sin_family = AF_INET; d4->sin_port = htons(port); dstlen = sizeof *d4;
-    } else if (inet_pton(AF_INET6, dest, &d6->sin6_addr) == 1) {
-        if (!IN6_IS_ADDR_LOOPBACK(&d6->sin6_addr)) { fprintf(stderr, "trapgen: %s is not ::1; refused\n", dest); return 2; }
-        family = AF_INET6; d6->sin6_family = AF_INET6; d6->sin6_port = htons(port); dstlen = sizeof *d6;
-        ports_only = 1;
-    } else {
-        fprintf(stderr, "trapgen: %s is not an address; refused\n", dest);
-        return 2;
-    }
-    int fds[MAXSRC];
-    for (int k = 0; k < nsrc; k++) {
-        int fd = socket(family, SOCK_DGRAM, 0);
-        if (fd < 0) { perror("socket"); return 1; }
-        int sndbuf = 8 << 20;
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-        if (family == AF_INET && nsrc > 1 && !ports_only) {
-            struct sockaddr_in src = {.sin_family = AF_INET};
-            src.sin_addr.s_addr = htonl(0x7f000100u + 1 + k);  // 127.0.1.1 … 127.0.4.255
-            if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0) { perror("bind"); return 1; }
-        }
-        if (connect(fd, (struct sockaddr *)&dst, dstlen) != 0) { perror("connect"); return 1; }
-        fds[k] = fd;
-    }
-
-    static uint8_t bufs[BATCH][MAXPKT];
-    struct iovec iov[BATCH];
-    struct mmsghdr msgs[BATCH];
-    memset(msgs, 0, sizeof msgs);
-    for (int b = 0; b < BATCH; b++) {
-        msgs[b].msg_hdr.msg_iov = &iov[b];
-        msgs[b].msg_hdr.msg_iovlen = 1;
-    }
-    double start = now(), end = start + seconds;
-    uint64_t sent = 0, errors = 0, bytes = 0, batches = 0;
-    size_t minlen = MAXPKT, maxlen = 0;
-    const uint32_t uptime0 = 8640000;  // the agents have been up for a day
-    while (1) {
-        double t = now();
-        if (t >= end || (count && sent >= count)) break;
-        uint64_t due = (uint64_t)((t - start) * rate);
-        if (count && due > count) due = count;
-        if (sent >= due) { usleep(100); continue; }
-        uint64_t n = due - sent;
-        if (n > BATCH) n = BATCH;
-        uint32_t uptime = uptime0 + (uint32_t)((t - start) * 100);
-        for (uint64_t b = 0; b < n; b++) {
-            uint64_t i = sent + b, id = first + i;
-            size_t len;
-            iov[b].iov_base = encode(bufs[b], community, (int32_t)id, uptime, 1 + (int)(i % 48), (int)(id & 1), &len);
-            iov[b].iov_len = len;
-            if (len < minlen) minlen = len;
-            if (len > maxlen) maxlen = len;
-        }
-        int k = sendmmsg(fds[batches % nsrc], msgs, (unsigned)n, 0);
-        batches++;
-        if (k < 0) { errors++; usleep(50); continue; }
-        for (int b = 0; b < k; b++) bytes += iov[b].iov_len;
-        sent += k;
-    }
-    double took = now() - start;
+    int fds[LG_MAXSRC], rc = lg_open_sources("trapgen", dest, port, nsrc, ports_only, fds);
+    if (rc) return rc;
+    static struct trapctx ctx;
+    ctx.community = community;
+    ctx.first = first;
+    struct lg_result r = lg_run(fds, nsrc, rate, seconds, count, fill, &ctx);
     printf("{\"traps\":%llu,\"seconds\":%.3f,\"traps_per_second\":%.0f,\"bytes\":%llu,\"first_request_id\":%llu,"
            "\"last_request_id\":%llu,\"sources\":%d,\"min_len\":%zu,\"max_len\":%zu,\"send_errors\":%llu}\n",
-           (unsigned long long)sent, took, sent / took, (unsigned long long)bytes, first, first + sent - (sent > 0),
-           nsrc, sent ? minlen : 0, maxlen, (unsigned long long)errors);
+           (unsigned long long)r.sent, r.seconds, r.sent / r.seconds, (unsigned long long)r.bytes, first,
+           first + r.sent - (r.sent > 0), nsrc, r.min_len, r.max_len, (unsigned long long)r.errors);
     return 0;
 }
