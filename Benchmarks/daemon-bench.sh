@@ -31,6 +31,42 @@ bench_cleanup() {
 
 psql() { scripts/tsdb psql -qAt "$@"; }
 
+# Writes $work/sotpd.toml: this instance's database (or database $1 in it), auto-migrated, the spool
+# under $work, then the sections on stdin; and migrates the database.
+sotpd_config() {
+    local url
+    url=$(scripts/tsdb url)
+    [[ -n ${1:-} ]] && url=$(sed 's,/[^/]*$,/'"$1"',' <<<"$url")
+    {
+        printf '[database]\nurl = "%s"\npassword_file = "%s"\nauto_migrate = true\n[sink]\nspool_dir = "%s"\n' \
+            "$url" "$(scripts/tsdb password-file)" "$work/spool"
+        cat
+    } >"$work/sotpd.toml"
+    "$sotpd" migrate --config "$work/sotpd.toml" >/dev/null
+}
+
+# Starts sotpd on $work/sotpd.toml as $pid, its log in $work/log, and waits (10 s at most) for a log
+# line matching $1.
+sotpd_start() {
+    "$sotpd" run --config "$work/sotpd.toml" >"$work/log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do grep -q "$1" "$work/log" && break; sleep 0.1; done
+}
+
+# After sending: polls the count query $1 every 0.5 s until it reaches $2 or has not grown for 5 s (10
+# minutes at most). Prints "COUNT SECONDS" (when the count last grew, in seconds from the call).
+wait_landed() {
+    local t0 rows last=-1 still=0 at
+    t0=$(now); at=$t0
+    for _ in $(seq 1200); do
+        rows=$(psql -c "$1")
+        ((rows >= $2)) && { at=$(now); break; }
+        if ((rows == last)); then ((++still >= 10)) && break; else still=0 last=$rows at=$(now); fi
+        sleep 0.5
+    done
+    echo "$rows $(echo "$at - $t0" | bc)"
+}
+
 now() { date +%s.%N; }
 
 free_port() {

@@ -37,13 +37,7 @@ run_sotpd() {
     psql -c "DROP DATABASE IF EXISTS flowbench" >/dev/null
     psql -c "CREATE DATABASE flowbench" >/dev/null
     rm -rf "$work/spool" "$work/flowstate" "$work/log"
-    cat >"$work/sotpd.toml" <<TOML
-[database]
-url = "$(scripts/tsdb url | sed 's,/[^/]*$,/flowbench,')"
-password_file = "$(scripts/tsdb password-file)"
-auto_migrate = true
-[sink]
-spool_dir = "$work/spool"
+    sotpd_config flowbench <<TOML
 [icmp]
 enabled = false
 [flow]
@@ -56,10 +50,7 @@ $extra
 [stats]
 interval_s = 1
 TOML
-    "$sotpd" migrate --config "$work/sotpd.toml" >/dev/null
-    "$sotpd" run --config "$work/sotpd.toml" >"$work/log" 2>&1 &
-    pid=$!
-    for _ in $(seq 100); do grep -q "flow listeners started" "$work/log" && break; sleep 0.1; done
+    sotpd_start "flow listeners started"
     local cpu0 cpu1 t0 gen rows=0 table=flows what="count(*)"
     [[ $mode == aggregate ]] && table=flows_1m what="coalesce(sum(flows), 0)"
     cpu0=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)

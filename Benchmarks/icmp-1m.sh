@@ -13,13 +13,7 @@ INTERVAL=${3:-30}
 ((TARGETS >= 1 && TARGETS <= 16000000)) || { echo "TARGETS must be 1…16000000 (127.0.0.1 onwards)" >&2; exit 2; }
 source Benchmarks/daemon-bench.sh
 bench_start bench-icmp 55490
-cat >"$work/sotpd.toml" <<TOML
-[database]
-url = "$(scripts/tsdb url)"
-password_file = "$(scripts/tsdb password-file)"
-auto_migrate = true
-[sink]
-spool_dir = "$work/spool"
+sotpd_config <<TOML
 [icmp]
 interval_s = $INTERVAL
 probes = 1
@@ -30,7 +24,6 @@ interval_s = 5
 [log]
 level = "info"
 TOML
-"$sotpd" migrate --config "$work/sotpd.toml" >/dev/null
 echo "inserting $TARGETS devices (127.0.0.1 onwards)…"
 psql -c "INSERT INTO devices (name, address) SELECT 'lo-' || i, '127.0.0.0'::inet + i FROM generate_series(1, $TARGETS) i"
 

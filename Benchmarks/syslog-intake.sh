@@ -37,13 +37,7 @@ run_sotpd() {
     psql -c "DROP DATABASE IF EXISTS syslogbench" >/dev/null
     psql -c "CREATE DATABASE syslogbench" >/dev/null
     rm -rf "$work/spool" "$work/log"
-    cat >"$work/sotpd.toml" <<TOML
-[database]
-url = "$(scripts/tsdb url | sed 's,/[^/]*$,/syslogbench,')"
-password_file = "$(scripts/tsdb password-file)"
-auto_migrate = true
-[sink]
-spool_dir = "$work/spool"
+    sotpd_config syslogbench <<TOML
 [icmp]
 enabled = false
 [flow]
@@ -60,27 +54,18 @@ listen = ""
 [stats]
 interval_s = 1
 TOML
-    "$sotpd" migrate --config "$work/sotpd.toml" >/dev/null
-    "$sotpd" run --config "$work/sotpd.toml" >"$work/log" 2>&1 &
-    pid=$!
-    for _ in $(seq 100); do grep -q "syslog listeners started" "$work/log" && break; sleep 0.1; done
+    sotpd_start "syslog listeners started"
     # One message ahead, so the sink has connected and created the first chunk before the measured send.
     "$work/sysloggen" -n 1 -q 1 "$port" 1000 5 >/dev/null
     for _ in $(seq 100); do [[ $(psql -c "SELECT count(*) FROM syslog") -ge 1 ]] && break; sleep 0.1; done
-    local t1 sent last gen_secs window cpu db gen rest steal
+    local sent last gen_secs window cpu db gen rest steal
     cpu_begin
     read -r sent last gen_secs < <(run_sysloggen "$port" "$RATE" "$SECONDS_" "$FIRST_SEQ")
     read -r window cpu db gen rest steal < <(cpu_end "$gen_secs")
-    t1=$(now)
-    local during rows lastrows=-1 still=0 landed_at
+    local during rows after
     during=$(($(psql -c "SELECT count(*) FROM syslog") - 1))
-    landed_at=$(now)
-    for _ in $(seq 600); do
-        rows=$(($(psql -c "SELECT count(*) FROM syslog") - 1))
-        ((rows >= sent)) && { landed_at=$(now); break; }
-        if ((rows == lastrows)); then ((++still >= 10)) && break; else still=0 lastrows=$rows landed_at=$(now); fi
-        sleep 0.5
-    done
+    # The warm-up message is one row more.
+    read -r rows after < <(wait_landed "SELECT count(*) - 1 FROM syslog" "$sent")
     kill -TERM "$pid"
     wait "$pid" || true
     pid=
@@ -94,7 +79,7 @@ TOML
     echo "generators: $(cat "$work"/gen.*.json | tr '\n' ' ')"
     echo "sotpd: kernel drops $drops, $parsed"
     printf 'sotpd %d/s for %d s: sent %d, landed %d distinct (%d by the end of sending = %.0f rows/s, the last %.1f s after), lost %d, duplicates %d, kernel drops %s; CPU while sending: sotpd %s%%, database %s%%, generators %s%%, rest %s%%, steal %s%% of one core\n' \
-        "$RATE" "$SECONDS_" "$sent" "$distinct" "$during" "$(echo "$during / $window" | bc -l)" "$(echo "$landed_at - $t1" | bc)" \
+        "$RATE" "$SECONDS_" "$sent" "$distinct" "$during" "$(echo "$during / $window" | bc -l)" "$after" \
         "$((sent - distinct))" "$((rows - 1 - distinct))" "$drops" "$cpu" "$db" "$gen" "$rest" "$steal"
     grep -E "sink stopped" "$work/log" | tail -1 | cut -c1-300
 }

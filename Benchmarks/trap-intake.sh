@@ -39,13 +39,7 @@ run_sotpd() {
     local port
     port=$(free_port)
     psql -c "TRUNCATE snmp_traps" >/dev/null 2>&1 || true
-    cat >"$work/sotpd.toml" <<TOML
-[database]
-url = "$(scripts/tsdb url)"
-password_file = "$(scripts/tsdb password-file)"
-auto_migrate = true
-[sink]
-spool_dir = "$work/spool"
+    sotpd_config <<TOML
 [icmp]
 enabled = false
 [flow]
@@ -62,27 +56,17 @@ listen = ""
 [stats]
 interval_s = 1
 TOML
-    "$sotpd" migrate --config "$work/sotpd.toml" >/dev/null
-    "$sotpd" run --config "$work/sotpd.toml" >"$work/log" 2>&1 &
-    pid=$!
-    for _ in $(seq 100); do grep -q "trap listener started" "$work/log" && break; sleep 0.1; done
+    sotpd_start "trap listener started"
     # One trap ahead (request-id 1, outside the measured range), so the sink is connected.
     "$work/trapgen" -n 1 -q 1 "$port" 1000 5 >/dev/null
     for _ in $(seq 100); do [[ $(psql -c "SELECT count(*) FROM snmp_traps") -ge 1 ]] && break; sleep 0.1; done
-    local sent gen_secs window cpu db gen rest steal t1
+    local sent gen_secs window cpu db gen rest steal
     cpu_begin
     read -r sent gen_secs < <(send "$port")
     read -r window cpu db gen rest steal < <(cpu_end "$gen_secs")
-    t1=$(now)
-    local during rows lastrows=-1 still=0 landed_at
+    local during rows after
     during=$(($(psql -c "SELECT count(*) FROM snmp_traps") - 1))
-    landed_at=$(now)
-    for _ in $(seq 600); do
-        rows=$(($(psql -c "SELECT count(*) FROM snmp_traps") - 1))
-        ((rows >= sent)) && { landed_at=$(now); break; }
-        if ((rows == lastrows)); then ((++still >= 10)) && break; else still=0 lastrows=$rows landed_at=$(now); fi
-        sleep 0.5
-    done
+    read -r rows after < <(wait_landed "SELECT count(*) - 1 FROM snmp_traps" "$sent")
     kill -TERM "$pid"
     wait "$pid" || true
     pid=
@@ -93,7 +77,7 @@ TOML
     decoded=$(psql -c "SELECT coalesce(max(value), 0)::int8 FROM sotp_stats WHERE metric = 'traps.traps_v2'")
     echo "generator: $(cat "$work/gen.json")"
     printf 'sotpd %d traps/s for %d s: sent %d, decoded %d, landed %d distinct (%d by the end of sending = %.0f rows/s, the last %.1f s after), lost %d, duplicates %d, kernel drops %s; CPU while sending: sotpd %s%%, database %s%%, generator %s%%, rest %s%%, steal %s%% of one core\n' \
-        "$RATE" "$SECONDS_" "$sent" "$((decoded - 1))" "$distinct" "$during" "$(echo "$during / $window" | bc -l)" "$(echo "$landed_at - $t1" | bc)" \
+        "$RATE" "$SECONDS_" "$sent" "$((decoded - 1))" "$distinct" "$during" "$(echo "$during / $window" | bc -l)" "$after" \
         "$((sent - distinct))" "$((rows - distinct))" "$drops" "$cpu" "$db" "$gen" "$rest" "$steal"
     grep -E "sink stopped" "$work/log" | tail -1 | cut -c1-300
 }

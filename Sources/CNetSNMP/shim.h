@@ -14,6 +14,8 @@ const char *netsnmp_get_version(void);
 // Linux build (net-snmp/library/oid.h; EIGHTBIT_SUBIDS is never set by Debian).
 void netsnmp_set_mib_directory(const char *dir);
 void netsnmp_init_mib(void);
+struct tree *read_all_mibs(void);
+struct tree *netsnmp_read_module(const char *name);
 void snmp_set_mib_warnings(int);
 void snmp_set_mib_errors(int);
 void snmp_set_save_descriptions(int);

@@ -345,7 +345,9 @@ struct StreamListenerTests {
         let last = ticks.withLock { Array($0.suffix(2)) }
         #expect(ticks.withLock { $0.count } >= before + 2)
         #expect(Set(last.map(\.thread)) == [0, 1] && last.allSatisfy { $0.frames == 2 }, "the last housekeeping sees the last frame")
-        #expect(c.closedByServer(within: 1))
+        // 5 s, not 1: once (scripts/test, CPU burners of the ICMP suite running) the client saw no close
+        // within 1 s of stop() returning.
+        #expect(c.closedByServer(within: 5))
         l.stop()  // twice is harmless
         #expect(throws: StreamListenerError.self) { try l.start() }
     }

@@ -3,11 +3,10 @@
 // loaded once and every lookup goes through one lock, in front of a cache: a site sends the same
 // few dozen trap and varbind OIDs over and over.
 import CNetSNMP
-import Glibc
 import Synchronization
 
 /// Names for OIDs from the MIB files net-snmp finds; nil for an OID no loaded module covers.
-public final class MIBNames: Sendable {
+public final class MIBNames: OIDNames {
     /// What the process loaded: net-snmp's tree is global and cannot be loaded twice with other settings.
     static let loaded = Mutex<(directories: [String], modules: String)?>(nil)
     /// Dotted OID → name ("" when none), bounded by `cacheLimit`.
@@ -25,10 +24,10 @@ public final class MIBNames: Sendable {
         }
     }
 
-    /// Loads `modules` (net-snmp's MIBS syntax: "ALL", or names joined by ":") from `directories`
-    /// (empty: net-snmp's default search path, $HOME/.snmp/mibs and /usr/share/snmp/mibs with its iana
-    /// and ietf subdirectories on Debian). Parse errors in MIB files are not printed: a module that
-    /// does not load leaves its OIDs numeric. Debian's snmp.conf (`mibs :`) is not read.
+    /// Loads `modules` ("ALL", or names joined by ":"), besides net-snmp's default modules, from
+    /// `directories` (empty: net-snmp's default search path, $HOME/.snmp/mibs and /usr/share/snmp/mibs
+    /// with its iana and ietf subdirectories on Debian). Parse errors in MIB files are not printed: a
+    /// module that does not load leaves its OIDs numeric. Debian's snmp.conf (`mibs :`) is not read.
     public init(directories: [String], modules: String, cacheLimit: Int = 100_000) throws(LoadError) {
         self.cacheLimit = cacheLimit
         let settings = (directories, modules)
@@ -43,9 +42,14 @@ public final class MIBNames: Sendable {
             snmp_set_mib_errors(0)
             snmp_set_save_descriptions(0)
             if !directories.isEmpty { unsafe netsnmp_set_mib_directory(directories.joined(separator: ":")) }
-            // netsnmp_init_mib reads the module list from MIBS only; set before any thread starts.
-            unsafe setenv("MIBS", modules, 1)
+            // net-snmp's own default modules (or $MIBS), then ours. Not by setting MIBS: other threads
+            // (libpq's connect) read the environment, and setenv under them is a race.
             netsnmp_init_mib()
+            if modules == "ALL" {
+                _ = unsafe read_all_mibs()
+            } else {
+                for m in modules.split(separator: ":") where !m.isEmpty { _ = unsafe netsnmp_read_module(String(m)) }
+            }
             current = settings
         }
     }

@@ -1,6 +1,12 @@
 // A received trap or inform as storage needs it: who sent it and how, the trap OID and uptime, and the
 // varbinds kept as their checked BER bytes (one copy), decoded or written as JSON on demand.
 
+/// Names of OIDs for the varbinds' JSON ("IF-MIB::ifIndex.3"), nil for an OID it cannot name.
+/// `MIBNames` answers through net-snmp's MIB parser.
+public protocol OIDNames: Sendable {
+    func name(dotted: String) -> String?
+}
+
 /// One decoded notification (v1 Trap, SNMPv2-Trap or InformRequest).
 public struct SNMPNotification: Sendable {
     public enum Kind: String, Sendable, Hashable {
@@ -76,7 +82,7 @@ public struct SNMPNotification: Sendable {
     /// types always); IpAddress is dotted; OIDs are dotted; NULL and the exceptions have `"value":null`;
     /// an unknown tag adds `"tag":<n>`. With `names`, a varbind whose OID a loaded MIB names gets
     /// `"name":"IF-MIB::ifIndex.3"`, and an OID value `"value_name"` likewise (a lookup allocates).
-    public func appendVarbindsJSON(to out: inout [UInt8], names: MIBNames? = nil) {
+    public func appendVarbindsJSON(to out: inout [UInt8], names: (any OIDNames)? = nil) {
         out.append(UInt8(ascii: "["))
         var first = true
         forEachVarBind { b, vb in
@@ -104,7 +110,7 @@ enum SNMPJSON {
     static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// `key` and the name of the dotted OID already written at `range` of `out`, when it has one.
-    static func appendName(_ names: MIBNames, dottedAt range: Range<Int>, key: StaticString, to out: inout [UInt8]) {
+    static func appendName(_ names: any OIDNames, dottedAt range: Range<Int>, key: StaticString, to out: inout [UInt8]) {
         guard let name = names.name(dotted: String(decoding: out[range], as: UTF8.self)) else { return }
         ascii(key, to: &out)
         out.append(UInt8(ascii: "\""))
@@ -123,7 +129,7 @@ enum SNMPJSON {
         out.append(UInt8(ascii: "\""))
     }
 
-    static func appendVarBind(_ b: RawSpan, _ vb: SNMPVarBindView, names: MIBNames? = nil, to out: inout [UInt8]) {
+    static func appendVarBind(_ b: RawSpan, _ vb: SNMPVarBindView, names: (any OIDNames)? = nil, to out: inout [UInt8]) {
         ascii("{\"oid\":\"", to: &out)
         let oidStart = out.count
         BER.appendOIDText(b, vb.name, to: &out)
