@@ -19,6 +19,10 @@ struct tree *netsnmp_read_module(const char *name);
 void snmp_set_mib_warnings(int);
 void snmp_set_mib_errors(int);
 void snmp_set_save_descriptions(int);
+/// NETSNMP_LOGHANDLER_NONE (6) at priority LOG_EMERG (0): a handler that drops everything. Without an
+/// enabled handler net-snmp writes its messages to stderr regardless (snmp_disable_log is not enough).
+struct netsnmp_log_handler_s;
+struct netsnmp_log_handler_s *netsnmp_register_loghandler(int type, int pri);
 int snprint_objid(char *buf, size_t buf_len, const unsigned long *objid, size_t objidlen);
 
 #endif

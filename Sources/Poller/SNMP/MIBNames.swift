@@ -38,6 +38,9 @@ public final class MIBNames: OIDNames {
                 }
                 return
             }
+            // Quiet: a missing module is expected (Debian ships few), and net-snmp's own stderr
+            // writes ("MIB search path: …") would land in sotpd's log unformatted.
+            _ = unsafe netsnmp_register_loghandler(6, 0)
             snmp_set_mib_warnings(0)
             snmp_set_mib_errors(0)
             snmp_set_save_descriptions(0)
