@@ -63,6 +63,48 @@ static int lg_open_sources(const char *tool, const char *dest, int port, int nsr
     return 0;
 }
 
+// The options sysloggen and trapgen share, and their positional PORT RATE SECONDS.
+struct lg_args {
+    const char *dest;      // -d ADDR (default 127.0.0.1)
+    const char *extra;     // the generator's own option's value (its default until given)
+    int nsrc, ports_only;  // -s N, -P
+    unsigned long long count, first;  // -n COUNT, -q FIRST
+    int port;
+    double rate, seconds;
+};
+
+// Parses -d -s -P -n -q, the generator's own option `extra_opt` (a letter taking a value, into
+// a->extra) and PORT RATE SECONDS; calls usage() (which exits) on anything else. Returns 0, or 2 after
+// a message when a value is out of range: the port, a rate, 0 < SECONDS <= 3600, or first + the
+// messages the run can send reaching `first_limit` (the generator's numbering must not overflow).
+static int lg_parse_args(const char *tool, int argc, char **argv, char extra_opt, uint64_t first_limit,
+                         void (*usage)(void), struct lg_args *a) {
+    char optstring[] = "d:s:Pn:q:hX:";
+    optstring[sizeof optstring - 3] = extra_opt;
+    int opt;
+    while ((opt = getopt(argc, argv, optstring)) != -1) {
+        if (opt == extra_opt) { a->extra = optarg; continue; }
+        switch (opt) {
+        case 'd': a->dest = optarg; break;
+        case 's': a->nsrc = atoi(optarg); break;
+        case 'P': a->ports_only = 1; break;
+        case 'n': a->count = strtoull(optarg, NULL, 10); break;
+        case 'q': a->first = strtoull(optarg, NULL, 10); break;
+        default: usage();
+        }
+    }
+    if (argc - optind != 3) usage();
+    a->port = atoi(argv[optind]);
+    a->rate = atof(argv[optind + 1]);
+    a->seconds = atof(argv[optind + 2]);
+    uint64_t most = a->count && a->count < a->rate * a->seconds ? a->count : (uint64_t)(a->rate * a->seconds);
+    if (a->port <= 0 || a->port > 65535 || a->rate <= 0 || a->seconds <= 0 || a->seconds > 3600 || a->first + most >= first_limit) {
+        fprintf(stderr, "%s: bad arguments\n", tool);
+        return 2;
+    }
+    return 0;
+}
+
 // Fills iov[0..n) with datagrams first, first+1, … of the run (n ≤ LG_BATCH); t is seconds since the
 // start. Datagrams not sent are asked for again, with the same indexes, in the next batch.
 typedef void (*lg_fill)(void *ctx, uint64_t first, unsigned n, double t, struct iovec *iov);

@@ -181,47 +181,29 @@ static void fill(void *ctxp, uint64_t first, unsigned n, double t, struct iovec 
 }
 
 int main(int argc, char **argv) {
-    const char *dest = "127.0.0.1", *mode = "mix";
-    int nsrc = 1, ports_only = 0, opt;
-    unsigned long long count = 0, first = 1;
-    while ((opt = getopt(argc, argv, "d:m:s:Pn:q:h")) != -1) {
-        switch (opt) {
-        case 'd': dest = optarg; break;
-        case 'm': mode = optarg; break;
-        case 's': nsrc = atoi(optarg); break;
-        case 'P': ports_only = 1; break;
-        case 'n': count = strtoull(optarg, NULL, 10); break;
-        case 'q': first = strtoull(optarg, NULL, 10); break;
-        default: usage();
-        }
-    }
-    if (argc - optind != 3) usage();
-    int port = atoi(argv[optind]);
-    double rate = atof(argv[optind + 1]), seconds = atof(argv[optind + 2]);
-    if (port <= 0 || port > 65535 || rate <= 0 || seconds <= 0 || seconds > 3600 ||
-        first + (count && count < rate * seconds ? count : (uint64_t)(rate * seconds)) >= 10000000000ull) {
-        fprintf(stderr, "sysloggen: bad arguments\n");
-        return 2;
-    }
+    struct lg_args a = {.dest = "127.0.0.1", .extra = "mix", .nsrc = 1, .first = 1};
+    int rc = lg_parse_args("sysloggen", argc, argv, 'm', 10000000000ull, usage, &a);
+    if (rc) return rc;
+    const char *mode = a.extra;
     int fixed = -1;
     if (!strcmp(mode, "5424")) fixed = F5424;
     else if (!strcmp(mode, "3164")) fixed = F3164;
     else if (!strcmp(mode, "cisco")) fixed = FCISCO;
     else if (strcmp(mode, "mix") != 0) { fprintf(stderr, "sysloggen: format is 5424, 3164, cisco or mix\n"); return 2; }
 
-    int fds[LG_MAXSRC], rc = lg_open_sources("sysloggen", dest, port, nsrc, ports_only, fds);
-    if (rc) return rc;
+    int fds[LG_MAXSRC];
+    if ((rc = lg_open_sources("sysloggen", a.dest, a.port, a.nsrc, a.ports_only, fds))) return rc;
     // One pool per format, so that in mix mode the format follows the sequence number (POOL is not a
     // multiple of 5) while the slot follows the message's index.
     static struct genctx ctx;
     ctx.fixed = fixed;
-    ctx.first = first;
+    ctx.first = a.first;
     for (int f = 0; f < 3; f++)
         for (int i = 0; i < POOL; i++) build(&ctx.pools[f][i], i, f);
-    struct lg_result r = lg_run(fds, nsrc, rate, seconds, count, fill, &ctx);
+    struct lg_result r = lg_run(fds, a.nsrc, a.rate, a.seconds, a.count, fill, &ctx);
     printf("{\"messages\":%llu,\"seconds\":%.3f,\"messages_per_second\":%.0f,\"bytes\":%llu,\"first_seq\":%llu,"
            "\"last_seq\":%llu,\"format\":\"%s\",\"sources\":%d,\"min_len\":%zu,\"max_len\":%zu,\"send_errors\":%llu}\n",
-           (unsigned long long)r.sent, r.seconds, r.sent / r.seconds, (unsigned long long)r.bytes, first,
-           first + r.sent - (r.sent > 0), mode, nsrc, r.min_len, r.max_len, (unsigned long long)r.errors);
+           (unsigned long long)r.sent, r.seconds, r.sent / r.seconds, (unsigned long long)r.bytes, a.first,
+           a.first + r.sent - (r.sent > 0), mode, a.nsrc, r.min_len, r.max_len, (unsigned long long)r.errors);
     return 0;
 }

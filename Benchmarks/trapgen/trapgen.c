@@ -143,37 +143,19 @@ static void fill(void *ctx, uint64_t first, unsigned n, double t, struct iovec *
 }
 
 int main(int argc, char **argv) {
-    const char *dest = "127.0.0.1", *community = "public";
-    int nsrc = 1, ports_only = 0, opt;
-    unsigned long long count = 0, first = 1;
-    while ((opt = getopt(argc, argv, "d:c:s:Pn:q:h")) != -1) {
-        switch (opt) {
-        case 'd': dest = optarg; break;
-        case 'c': community = optarg; break;
-        case 's': nsrc = atoi(optarg); break;
-        case 'P': ports_only = 1; break;
-        case 'n': count = strtoull(optarg, NULL, 10); break;
-        case 'q': first = strtoull(optarg, NULL, 10); break;
-        default: usage();
-        }
-    }
-    if (argc - optind != 3) usage();
-    int port = atoi(argv[optind]);
-    double rate = atof(argv[optind + 1]), seconds = atof(argv[optind + 2]);
-    if (port <= 0 || port > 65535 || rate <= 0 || seconds <= 0 || seconds > 3600 ||
-        strlen(community) > 64 || first + (count && count < rate * seconds ? count : (uint64_t)(rate * seconds)) >= 0x7fffffffull) {
-        fprintf(stderr, "trapgen: bad arguments\n");
-        return 2;
-    }
-    int fds[LG_MAXSRC], rc = lg_open_sources("trapgen", dest, port, nsrc, ports_only, fds);
+    struct lg_args a = {.dest = "127.0.0.1", .extra = "public", .nsrc = 1, .first = 1};
+    int rc = lg_parse_args("trapgen", argc, argv, 'c', 0x7fffffffull, usage, &a);
     if (rc) return rc;
+    if (strlen(a.extra) > 64) { fprintf(stderr, "trapgen: the community is longer than 64 bytes\n"); return 2; }
+    int fds[LG_MAXSRC];
+    if ((rc = lg_open_sources("trapgen", a.dest, a.port, a.nsrc, a.ports_only, fds))) return rc;
     static struct trapctx ctx;
-    ctx.community = community;
-    ctx.first = first;
-    struct lg_result r = lg_run(fds, nsrc, rate, seconds, count, fill, &ctx);
+    ctx.community = a.extra;
+    ctx.first = a.first;
+    struct lg_result r = lg_run(fds, a.nsrc, a.rate, a.seconds, a.count, fill, &ctx);
     printf("{\"traps\":%llu,\"seconds\":%.3f,\"traps_per_second\":%.0f,\"bytes\":%llu,\"first_request_id\":%llu,"
            "\"last_request_id\":%llu,\"sources\":%d,\"min_len\":%zu,\"max_len\":%zu,\"send_errors\":%llu}\n",
-           (unsigned long long)r.sent, r.seconds, r.sent / r.seconds, (unsigned long long)r.bytes, first,
-           first + r.sent - (r.sent > 0), nsrc, r.min_len, r.max_len, (unsigned long long)r.errors);
+           (unsigned long long)r.sent, r.seconds, r.sent / r.seconds, (unsigned long long)r.bytes, a.first,
+           a.first + r.sent - (r.sent > 0), a.nsrc, r.min_len, r.max_len, (unsigned long long)r.errors);
     return 0;
 }
