@@ -82,12 +82,13 @@ struct SNMPUserConfig: Equatable, Sendable {
     /// none, md5, sha (SHA-1), sha224, sha256, sha384, sha512.
     var authProtocol = "none"
     var authPassword = ""
-    /// none, des, aes (AES-128), aes192, aes256 (net-snmp's key extension).
+    /// none, des, aes (AES-128), aes192, aes256 (Blumenthal key extension, net-snmp's AES-192/256), aes192c,
+    /// aes256c (Reeder key extension, Cisco's and net-snmp's AES-192-C/256-C).
     var privProtocol = "none"
     var privPassword = ""
 
     static let authProtocols = ["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
-    static let privProtocols = ["none", "des", "aes", "aes192", "aes256"]
+    static let privProtocols = ["none", "des", "aes", "aes192", "aes256", "aes192c", "aes256c"]
 }
 
 /// Parses `[[snmp_users]]`: name, auth_protocol, auth_password or auth_password_file, priv_protocol,

@@ -237,6 +237,8 @@ extension SNMPUserConfig {
         case "aes": .aes128
         case "aes192": .aes192
         case "aes256": .aes256
+        case "aes192c": .aes192c
+        case "aes256c": .aes256c
         default: nil
         }
     }

@@ -469,7 +469,7 @@ public struct TrapReceiver: ~Copyable, Sendable {
         var k = LocalizedKeys(auth: usm.localize(u.authKu, engineID: engine, auth), priv: [])
         if let priv = u.user.privProtocol {
             let kul = u.privKu == u.authKu ? k.auth : usm.localize(u.privKu, engineID: engine, auth)
-            k.priv = usm.extend(kul, to: priv.keyMaterialLength, auth)
+            k.priv = usm.privacyKey(kul, priv, auth, engineID: engine)
         }
         if keyCache.count >= config.keyCacheEntries { keyCache.removeAll(keepingCapacity: true) }
         keyCache[key] = k

@@ -46,15 +46,22 @@ public enum SNMPPrivProtocol: String, Sendable, Hashable, CaseIterable {
     /// "AES-192"/"AES-256" do; not an RFC).
     case aes192 = "AES-192"
     case aes256 = "AES-256"
+    /// AES-192/256 with the key extended as in draft-reeder-snmpv3-usm-3desede (Cisco's variant,
+    /// net-snmp's "AES-192-C"/"AES-256-C"); the cipher itself is the same CFB128.
+    case aes192c = "AES-192-C"
+    case aes256c = "AES-256-C"
 
     /// Bytes of localized key the protocol uses (DES: 8 of key and 8 of pre-IV).
     var keyMaterialLength: Int {
         switch self {
         case .des, .aes128: 16
-        case .aes192: 24
-        case .aes256: 32
+        case .aes192, .aes192c: 24
+        case .aes256, .aes256c: 32
         }
     }
+
+    /// True for the Reeder ("C") key extension.
+    var reederKeyExtension: Bool { self == .aes192c || self == .aes256c }
 }
 
 /// The primitives USM needs. `SwiftCryptoUSM` (swift-crypto) is the real one; tests and the fuzz
@@ -106,6 +113,22 @@ struct USMCrypto: Sendable {
         return Array(k.prefix(length))
     }
 
+    /// The privacy key for `priv` from the localized key `kul` of the privacy passphrase: `kul` itself
+    /// for DES and AES-128, extended for AES-192/256. Blumenthal: append H(everything so far). Reeder
+    /// (draft-reeder-snmpv3-usm-3desede §2.1): append localize(passwordToKey(previous part)), i.e. the
+    /// last localized key taken as a passphrase; this costs a megabyte of hashing per engine.
+    func privacyKey(_ kul: [UInt8], _ priv: SNMPPrivProtocol, _ auth: SNMPAuthProtocol, engineID: [UInt8]) -> [UInt8] {
+        let length = priv.keyMaterialLength
+        guard priv.reederKeyExtension else { return extend(kul, to: length, auth) }
+        var k = kul
+        var last = kul
+        while k.count < length {
+            last = localize(passwordToKey(last, auth), engineID: engineID, auth)
+            k += last
+        }
+        return Array(k.prefix(length))
+    }
+
     /// The HMAC over `message` with the `macLength` bytes at `authOffset` taken as zero, truncated.
     func mac(_ proto: SNMPAuthProtocol, key: [UInt8], message: RawSpan, authOffset: Int) -> [UInt8] {
         var copy = BER.copy(message, 0..<message.byteCount)
@@ -134,7 +157,7 @@ struct USMCrypto: Sendable {
             // RFC 3414 §8.1.1.1: IV = pre-IV (the key's second 8 bytes) XOR salt.
             let iv = (0..<8).map { key[8 + $0] ^ salt.berByte($0) }
             return DES(key: Array(key.prefix(8))).cbc(data, iv: iv, decrypt: true)
-        case .aes128, .aes192, .aes256:
+        case .aes128, .aes192, .aes256, .aes192c, .aes256c:
             return crypto.aesCFB(encrypt: false, key: key, iv: aesIV(engineBoots, engineTime, salt), data)
         }
     }
@@ -153,7 +176,7 @@ struct USMCrypto: Sendable {
             while padded.count % 8 != 0 { padded.append(0) }
             let iv = (0..<8).map { key[8 + $0] ^ saltBytes[$0] }
             return (DES(key: Array(key.prefix(8))).cbc(unsafe padded.span.bytes, iv: iv, decrypt: false), saltBytes)
-        case .aes128, .aes192, .aes256:
+        case .aes128, .aes192, .aes256, .aes192c, .aes256c:
             let saltBytes = bigEndian(salt)
             let iv = aesIV(engineBoots, engineTime, unsafe saltBytes.span.bytes)
             return (crypto.aesCFB(encrypt: true, key: key, iv: iv, data), saltBytes)

@@ -1,0 +1,166 @@
+// The SNMP engine against net-snmp's snmpd on 127.0.0.1/::1: GETs and walks over v1, v2c and every v3
+// auth/priv pair give what snmpget/snmpbulkwalk give; a dead agent among live ones holds only itself; an
+// agent restart (engineBoots up) is resynced.
+import Capture
+import Foundation
+import Testing
+
+@testable import Poller
+
+@Suite("SNMP engine with net-snmp's snmpd", .serialized, .enabled(if: SNMPDAgent.available))
+struct SNMPEngineTests {
+    static let ifColumns = [1, 2, 3, 4, 5, 7, 8, 10, 11, 13, 14, 16, 17, 19, 20].map { OID([1, 3, 6, 1, 2, 1, 2, 2, 1, UInt32($0)]) }
+    static let ifXColumns = (1...19).map { OID([1, 3, 6, 1, 2, 1, 31, 1, 1, 1, UInt32($0)]) }
+    /// Columns whose values move while the test runs (counters, sysUpTime-based).
+    static func moving(_ oid: OID) -> Bool {
+        let a = oid.arcs
+        if a.starts(with: [1, 3, 6, 1, 2, 1, 2, 2, 1]) { return [10, 11, 12, 13, 14, 16, 17, 18, 19, 20].contains(a[9]) }
+        if a.starts(with: [1, 3, 6, 1, 2, 1, 31, 1, 1, 1]) { return (2...13).contains(a[10]) }
+        return false
+    }
+
+    static func engine() throws -> SNMPEngine {
+        let e = try SNMPEngine()
+        e.start()
+        return e
+    }
+
+    static func run(_ e: SNMPEngine, _ t: SNMPTarget, _ kind: SNMPOperationKind, timeout: Double = 20) -> Collector.Result {
+        let c = Collector()
+        e.submit(t, kind, handler: c)
+        return c.wait(timeout)
+    }
+
+    /// Checks our walk against snmpbulkwalk runs before and after: the same OIDs, equal values, and
+    /// counters between the two runs' values.
+    static func compare(_ ours: [(root: Int, bind: SNMPVarBind)], _ before: [(String, String)], _ after: [(String, String)], roots: [OID]) {
+        let before = before.filter { row in roots.contains { OID(row.0)!.hasPrefix($0) } }
+        let a = Dictionary(after, uniquingKeysWith: { x, _ in x })
+        #expect(ours.map(\.bind.oid.description).sorted() == before.map(\.0).sorted())
+        let b = Dictionary(before, uniquingKeysWith: { x, _ in x })
+        for (_, vb) in ours {
+            let key = vb.oid.description
+            guard let lo = b[key], let hi = a[key] else { continue }
+            let mine = vb.value.netSNMPText
+            if moving(vb.oid), let l = UInt64(lo), let h = UInt64(hi), let m = UInt64(mine) {
+                #expect(l <= m && m <= h, "\(key): \(m) not within \(l)…\(h)")
+            } else {
+                #expect(normal(mine) == normal(lo), "\(key): ours \(mine), snmpbulkwalk \(lo)")
+            }
+        }
+    }
+
+    static func normal(_ s: String) -> String {
+        s.replacingOccurrences(of: "\"", with: "").split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ")
+    }
+
+    @Test func v2cGetEqualsSnmpget() throws {
+        let agent = try SNMPDAgent()
+        let e = try Self.engine()
+        defer { e.stop() }
+        let oids: [OID] = ["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.2.1.0", "1.3.6.1.2.1.1.99.0"]
+        let r = Self.run(e, SNMPTarget(address: agent.v4, timeoutMs: 1000), .get(oids))
+        #expect(r.done && r.error == nil)
+        #expect(r.varbinds.map(\.root) == [0, 1, 2, 3, 4])
+        let theirs = try agent.snmpcmd("snmpget", ["-v2c", "-c", "public", "-On", "-OQ", "-Oe", "-Ot", "-Ox", "127.0.0.1:\(agent.port)"] + oids.map(\.description))
+        let rows = SNMPDAgent.parse(theirs)
+        #expect(rows.count == 5)
+        for (i, row) in rows.prefix(4).enumerated() {
+            #expect(Self.normal(r.varbinds[i].bind.value.netSNMPText) == Self.normal(row.1))
+        }
+        #expect(r.varbinds[4].bind.value == .noSuchObject)
+    }
+
+    @Test(arguments: [SNMPVersion.v1, .v2c])
+    func walkEqualsSnmpbulkwalk(_ version: SNMPVersion) throws {
+        let agent = try SNMPDAgent()
+        let e = try Self.engine()
+        defer { e.stop() }
+        for table in [("1.3.6.1.2.1.2.2.1", Self.ifColumns), ("1.3.6.1.2.1.31.1.1.1", Self.ifXColumns)] {
+            let before = try agent.walk(table.0, version: version)
+            // Small requests on purpose, so each walk takes several of them.
+            let r = Self.run(e, SNMPTarget(address: agent.v4, version: version, timeoutMs: 1000, maxRepetitions: 3, maxOIDsPerRequest: 4), .walk(table.1))
+            let after = try agent.walk(table.0, version: version)
+            #expect(r.done && r.error == nil, "\(String(describing: r.error))")
+            #expect(!r.varbinds.isEmpty)
+            Self.compare(r.varbinds, before, after, roots: table.1)
+            // Each varbind is under the root it is reported for.
+            for (root, vb) in r.varbinds { #expect(vb.oid.hasPrefix(table.1[root])) }
+        }
+        #expect(e.stats[.nonIncreasing] == 0)
+    }
+
+    @Test func ipv6Agent() throws {
+        let agent = try SNMPDAgent()
+        let e = try Self.engine()
+        defer { e.stop() }
+        let r = Self.run(e, SNMPTarget(address: agent.v6, timeoutMs: 1000), .walk(["1.3.6.1.2.1.2.2.1.2"]))
+        #expect(r.done && r.error == nil && !r.varbinds.isEmpty)
+    }
+
+    @Test(arguments: SNMPDAgent.users.map(\.0))
+    func v3User(_ name: String) throws {
+        let agent = try SNMPDAgent()
+        let e = try Self.engine()
+        defer { e.stop() }
+        let expected = try agent.walk("1.3.6.1.2.1.2.2.1.2")
+        let r = Self.run(e, agent.v3Target(name), .walk(["1.3.6.1.2.1.2.2.1.2"]))
+        #expect(r.done && r.error == nil, "\(name): \(String(describing: r.error)) \(e.stats.fields.filter { $0.1 > 0 })")
+        #expect(r.varbinds.map(\.bind.oid.description) == expected.map(\.0), "\(name)")
+        #expect(e.stats[.engineDiscoveries] == 1)
+        #expect(e.stats[.authFailures] == 0)
+    }
+
+    @Test func v3WrongPassphraseIsAReport() throws {
+        let agent = try SNMPDAgent()
+        let e = try Self.engine()
+        defer { e.stop() }
+        var t = agent.v3Target("sha256_aes")
+        t.user!.authPassphrase = "wrongpass123"
+        let r = Self.run(e, t, .get(["1.3.6.1.2.1.1.5.0"]))
+        #expect(r.error == .usm(.wrongDigests))
+        var u = agent.v3Target("sha_nopriv")
+        u.user = USMUser(name: "nobody", auth: .sha1, authPassphrase: "authpass123")
+        #expect(Self.run(e, u, .get(["1.3.6.1.2.1.1.5.0"])).error == .usm(.unknownUserNames))
+    }
+
+    @Test func v3AgentRestartIsResynced() throws {
+        let agent = try SNMPDAgent()
+        let e = try Self.engine()
+        defer { e.stop() }
+        let t = agent.v3Target("sha_aes")
+        #expect(Self.run(e, t, .get(["1.3.6.1.2.1.1.3.0"])).error == nil)
+        agent.stop()
+        try agent.start()
+        // New boots: the first request is outside the time window; the Report resyncs and the request goes again.
+        let r = Self.run(e, t, .get(["1.3.6.1.2.1.1.3.0"]))
+        #expect(r.error == nil, "\(String(describing: r.error))")
+        #expect(e.stats[.timeResyncs] >= 1)
+    }
+
+    @Test func deadAgentHoldsOnlyItself() throws {
+        let agent = try SNMPDAgent()
+        let dead = try SilentAgent()
+        let e = try Self.engine()
+        defer { e.stop() }
+        let start = Date()
+        let deadOne = Collector()
+        e.submit(SNMPTarget(address: PeerAddress(v4: 0x7f00_0001, port: dead.port), timeoutMs: 500, retries: 2), .walk(Self.ifColumns), handler: deadOne)
+        var live: [Collector] = []
+        for _ in 0..<50 {
+            let c = Collector()
+            e.submit(SNMPTarget(address: agent.v4, timeoutMs: 1000), .walk(Self.ifColumns), handler: c)
+            live.append(c)
+        }
+        for c in live {
+            let r = c.wait()
+            #expect(r.error == nil)
+            // All 50 walks end well before the dead agent's 1.5 s of attempts.
+            #expect(r.finishedAt!.timeIntervalSince(start) < 1.4)
+        }
+        let d = deadOne.wait()
+        #expect(d.error == .timeout(attempts: 3))
+        #expect(d.finishedAt!.timeIntervalSince(start) >= 1.5)
+        #expect(e.stats[.timeouts] == 1)
+    }
+}
