@@ -3,6 +3,7 @@
 // agent restart (engineBoots up) is resynced.
 import Capture
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Poller
@@ -162,5 +163,46 @@ struct SNMPEngineTests {
         #expect(d.error == .timeout(attempts: 3))
         #expect(d.finishedAt!.timeIntervalSince(start) >= 1.5)
         #expect(e.stats[.timeouts] == 1)
+    }
+
+    /// A device poll (system, IF-MIB, HOST-RESOURCES, a profile's UCD memory) gives what snmpget and
+    /// snmpbulkwalk give.
+    @Test(arguments: ["v2c", "sha256_aes256c"])
+    func devicePollEqualsNetSNMP(_ how: String) throws {
+        let agent = try SNMPDAgent()
+        let e = try Self.engine()
+        defer { e.stop() }
+        let linux = SNMPProfile(
+            name: "linux", vendor: "Linux", sysObjectIDPrefixes: ["1.3.6.1.4.1.8072.3.2.10"],
+            sysDescr: [try SNMPPattern(#"^(?<os>Linux) \S+ (?<version>\S+)"#)],
+            metrics: [SNMPProfileMetric(kind: .memTotalBytes, oid: "1.3.6.1.4.1.2021.4.5.0", walk: false, aggregate: .first, scale: 1024)])
+        let target = how == "v2c" ? SNMPTarget(address: agent.v4, timeoutMs: 1000) : agent.v3Target(how)
+        let result = Mutex<SNMPDeviceSample?>(nil)
+        let poll = SNMPDevicePoll(deviceID: 7, target: target, engine: e, profiles: SNMPProfileSet([linux])) { s in result.withLock { $0 = s } }
+        poll.start()
+        let deadline = Date().addingTimeInterval(20)
+        while result.withLock({ $0 == nil }) && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        let s = try #require(result.withLock { $0 })
+        #expect(s.error == nil, "\(String(describing: s.error))")
+        let sys = SNMPDAgent.parse(try agent.snmpcmd("snmpget", ["-v2c", "-c", "public", "-On", "-OQ", "-Oe", "-Ot", "-Ov", "127.0.0.1:\(agent.port)", "1.3.6.1.2.1.1.5.0"]))
+        _ = sys
+        let name = try agent.snmpcmd("snmpget", ["-v2c", "-c", "public", "-Oqv", "127.0.0.1:\(agent.port)", "1.3.6.1.2.1.1.5.0"])
+        #expect("\"\(s.sysName ?? "")\"" == name.trimmingCharacters(in: .whitespacesAndNewlines) || s.sysName == name.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(s.sysObjectID == "1.3.6.1.4.1.8072.3.2.10")
+        #expect(s.category == SNMPCategory(profile: "linux", vendor: "Linux", os: "Linux", version: s.category?.version))
+        #expect(s.category?.version?.isEmpty == false)
+        // Every interface, with the names and types snmpbulkwalk shows, and HC counters.
+        let descr = try agent.walk("1.3.6.1.2.1.2.2.1.2")
+        #expect(s.interfaces.count == descr.count)
+        for (oid, _) in descr {
+            let index = OID(oid)!.arcs.last!
+            #expect(s.interfaces.contains { $0.index == index && $0.descr != nil && $0.inOctets64 != nil && $0.operStatus != nil })
+        }
+        // Memory: the profile's memTotalReal (KB) × 1024.
+        let total = try agent.snmpcmd("snmpget", ["-v2c", "-c", "public", "-Oqv", "127.0.0.1:\(agent.port)", "1.3.6.1.4.1.2021.4.5.0"])
+        #expect(s.memTotalBytes == Double(total.split(separator: " ")[0].trimmingCharacters(in: .whitespacesAndNewlines))! * 1024)
+        #expect(s.memUsedBytes != nil)
+        #expect(s.storage.contains { $0.kind == "ram" })
+        #expect(s.varbinds > 100)
     }
 }
