@@ -37,7 +37,7 @@ public enum DataClass: String, Sendable { case metrics, logs, flows, events }
 public let hypertables: [(table: String, dataClass: DataClass)] = [
     ("icmp_samples", .metrics), ("snmp_interface_samples", .metrics), ("snmp_device_samples", .metrics),
     ("sotp_stats", .metrics), ("flows", .flows), ("syslog", .logs), ("snmp_traps", .logs),
-    ("interface_counters", .metrics), ("flows_1m", .flows),
+    ("interface_counters", .metrics), ("flows_1m", .flows), ("snmp_storage_samples", .metrics),
     ("device_events", .events),
 ]
 
@@ -485,6 +485,91 @@ public let migrations: [Migration] = [
             -- The trap OID's name from the MIB files net-snmp found ("IF-MIB::linkDown"); null when no
             -- loaded module names it. Varbinds carry theirs in the jsonb ("name", "value_name").
             ALTER TABLE snmp_traps ADD COLUMN trap_name text;
+            """
+    ),
+    Migration(
+        version: 8, name: "snmp poller",
+        sql: """
+            -- The device's categorisation, written by the SNMP poller when it changes (vendor profiles in
+            -- profiles/snmp decide vendor and the OS fields from sysObjectID and sysDescr).
+            ALTER TABLE devices ADD COLUMN vendor text;
+            ALTER TABLE devices ADD COLUMN model text;
+            ALTER TABLE devices ADD COLUMN os text;
+            ALTER TABLE devices ADD COLUMN os_version text;
+            ALTER TABLE devices ADD COLUMN sys_object_id text;
+            ALTER TABLE devices ADD COLUMN sys_name text;
+            ALTER TABLE devices ADD COLUMN sys_descr text;
+            ALTER TABLE devices ADD COLUMN snmp_profile text;
+            -- The inventory version moves only for what the pollers read, not for the poller's own writes
+            -- above: INSERT/DELETE/TRUNCATE per statement, UPDATE per row that changed an inventory column.
+            DROP TRIGGER devices_changed ON devices;
+            CREATE TRIGGER devices_changed AFTER INSERT OR DELETE OR TRUNCATE ON devices
+                FOR EACH STATEMENT EXECUTE FUNCTION sotp.devices_changed();
+            CREATE TRIGGER devices_updated AFTER UPDATE ON devices FOR EACH ROW
+                WHEN ((OLD.name, OLD.address, OLD.tags, OLD.enabled, OLD.icmp, OLD.snmp, OLD.settings)
+                      IS DISTINCT FROM (NEW.name, NEW.address, NEW.tags, NEW.enabled, NEW.icmp, NEW.snmp, NEW.settings))
+                EXECUTE FUNCTION sotp.devices_changed();
+
+            -- Interface samples: raw counters (HC when the agent has them; a Counter64 at or above 2^63 is
+            -- stored as its two's-complement bit pattern) and per-second rates from the previous poll (NULL
+            -- across a wrap that does not fit the speed, a Counter64 reset, a reboot or a discontinuity).
+            ALTER TABLE snmp_interface_samples ADD COLUMN admin_status int2;
+            ALTER TABLE snmp_interface_samples ADD COLUMN in_mcast_pkts int8;
+            ALTER TABLE snmp_interface_samples ADD COLUMN out_mcast_pkts int8;
+            ALTER TABLE snmp_interface_samples ADD COLUMN in_bcast_pkts int8;
+            ALTER TABLE snmp_interface_samples ADD COLUMN out_bcast_pkts int8;
+            ALTER TABLE snmp_interface_samples ADD COLUMN hc_counters boolean;
+            ALTER TABLE snmp_interface_samples ADD COLUMN in_bps float8;
+            ALTER TABLE snmp_interface_samples ADD COLUMN out_bps float8;
+            ALTER TABLE snmp_interface_samples ADD COLUMN in_pps float8;
+            ALTER TABLE snmp_interface_samples ADD COLUMN out_pps float8;
+            ALTER TABLE snmp_interface_samples ADD COLUMN in_errors_ps float4;
+            ALTER TABLE snmp_interface_samples ADD COLUMN out_errors_ps float4;
+            ALTER TABLE snmp_interface_samples ADD COLUMN in_discards_ps float4;
+            ALTER TABLE snmp_interface_samples ADD COLUMN out_discards_ps float4;
+            ALTER TABLE snmp_interface_samples ADD COLUMN in_util_pct float4;
+            ALTER TABLE snmp_interface_samples ADD COLUMN out_util_pct float4;
+
+            -- Per poll: whether the agent answered, how long the poll took, what it fetched, the error.
+            ALTER TABLE snmp_device_samples ADD COLUMN reachable boolean;
+            ALTER TABLE snmp_device_samples ADD COLUMN poll_ms float4;
+            ALTER TABLE snmp_device_samples ADD COLUMN varbinds int4;
+            ALTER TABLE snmp_device_samples ADD COLUMN error text;
+
+            -- HOST-RESOURCES hrStorageTable rows (RAM, virtual memory, disks), in bytes.
+            CREATE TABLE snmp_storage_samples (
+                time         timestamptz NOT NULL,
+                device_id    integer     NOT NULL,
+                storage_index int4       NOT NULL,
+                descr        text,
+                kind         text,
+                size_bytes   int8,
+                used_bytes   int8
+            );
+            SELECT create_hypertable('snmp_storage_samples', by_range('time', INTERVAL '7 days'));
+            CREATE INDEX snmp_storage_device_time_idx ON snmp_storage_samples (device_id, time);
+
+            -- The interfaces each device has now (upserted when something changes; no foreign key, so that
+            -- devices can still be truncated; a deleted device's rows stay until pruned). Flow records join it:
+            --   flows f JOIN devices d ON d.address = f.exporter
+            --           JOIN snmp_interfaces i ON i.device_id = d.id AND i.if_index = f.in_if
+            CREATE TABLE snmp_interfaces (
+                device_id     integer     NOT NULL,
+                if_index      int8        NOT NULL,
+                name          text,
+                descr         text,
+                alias         text,
+                type          int4,
+                speed_bps     int8,
+                admin_status  int2,
+                oper_status   int2,
+                updated_at    timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (device_id, if_index)
+            );
+
+            -- SNMP events name the interface they are about (kind 'interface'); 'snmp' is reachability,
+            -- 'reboot' an agent restart (sysUpTime fell behind the clock).
+            ALTER TABLE device_events ADD COLUMN if_index int8;
             """
     ),
 ]

@@ -114,7 +114,9 @@ public enum Schema {
         _ conn: borrowing PGConnection, _ r: Retention, license: TimescaleLicense, pruneLedger: Bool = true
     ) throws(PGError) -> Int {
         var n = 0
-        for (table, cls) in hypertables {
+        // Only the hypertables this database has (one migrated to an older version lacks later ones).
+        let present = Set(try conn.query("SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public'").compactMap { $0.first ?? nil })
+        for (table, cls) in hypertables where present.contains(table) {
             let days = switch cls {
             case .metrics: r.metricsDays
             case .logs: r.logsDays

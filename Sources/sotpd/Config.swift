@@ -249,6 +249,31 @@ let configKeys: [ConfigKey] = [
           doc: "MIB modules net-snmp loads to name trap and varbind OIDs: \"ALL\" or names joined by \":\"; \"\": store numeric OIDs only"),
     .init(path: "traps.mib_dirs", kind: .stringList, defaultValue: .strings([]),
           doc: "directories of MIB files; empty: net-snmp's default ($HOME/.snmp/mibs, /usr/share/snmp/mibs and its iana and ietf)"),
+    // The per-device keys (version … max_repetitions) are also overrides in devices.settings and [[devices]]
+    // as snmp_<key> (snmp_version = "3", snmp_user = "monitor"…).
+    .init(path: "snmp.enabled", kind: .bool, defaultValue: .bool(true), doc: "poll the devices that have snmp = true"),
+    .init(path: "snmp.interval_s", kind: .int(10...86400), defaultValue: .int(300), doc: "time between the starts of a device's polls"),
+    .init(path: "snmp.version", kind: .choice(["1", "2c", "3"]), defaultValue: .string("2c"), doc: "SNMP version"),
+    .init(path: "snmp.community", kind: .string, defaultValue: .string("public"), doc: "v1/v2c community", secret: true),
+    .init(path: "snmp.user", kind: .string, defaultValue: .string(""),
+          doc: "v3: the name of a [[snmp_users]] entry (its protocols and passphrases); required with version \"3\""),
+    .init(path: "snmp.security_level", kind: .choice(["", "noAuthNoPriv", "authNoPriv", "authPriv"]), defaultValue: .string(""),
+          doc: "v3 security level; \"\": the highest the user's keys allow"),
+    .init(path: "snmp.context", kind: .string, defaultValue: .string(""), doc: "v3 contextName"),
+    .init(path: "snmp.port", kind: .int(1...65535), defaultValue: .int(161), doc: "agent UDP port"),
+    .init(path: "snmp.timeout_ms", kind: .int(10...60_000), defaultValue: .int(2000), doc: "wait for each response this long before resending"),
+    .init(path: "snmp.retries", kind: .int(0...10), defaultValue: .int(2), doc: "resends after the first attempt"),
+    .init(path: "snmp.max_repetitions", kind: .int(1...1000), defaultValue: .int(25),
+          doc: "GETBULK max-repetitions (agents may answer fewer; 1 walks with GETNEXT)"),
+    .init(path: "snmp.max_oids_per_request", kind: .int(1...256), defaultValue: .int(8),
+          doc: "OIDs (table columns) in one request; tooBig answers halve repetitions, then OIDs, by themselves"),
+    .init(path: "snmp.max_in_flight", kind: .int(1...65536), defaultValue: .int(1000),
+          doc: "requests in flight at once over all devices (a device has one at a time)"),
+    .init(path: "snmp.sockets", kind: .int(1...64), defaultValue: .int(2), doc: "UDP sockets per address family shared by every device"),
+    .init(path: "snmp.profile_dirs", kind: .stringList, defaultValue: .strings(["profiles/snmp"]),
+          doc: "directories of vendor profiles (*.toml: vendor CPU/memory OIDs and categorisation); relative to the working directory"),
+    .init(path: "snmp.inventory_refresh_s", kind: .int(1...3600), defaultValue: .int(5),
+          doc: "how often the poller checks the devices table for changes"),
 ]
 
 /// The `[icmp]` section, typed.
@@ -296,6 +321,13 @@ struct DeviceConfig: Equatable {
     var snmp = false
     /// ICMP probe settings of this device alone (`timeout_ms = 800`…), seeded into devices.settings.
     var probe = ProbeOverrides()
+    /// SNMP settings of this device alone (`snmp_version = "3"`…), seeded into devices.settings.
+    var snmpOverrides = SNMPOverrides()
+
+    /// devices.settings as configured: the ICMP and SNMP overrides.
+    var settingsJSON: String {
+        "{" + (probe.entries + snmpOverrides.jsonMembers).map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
 }
 
 /// The parsed, validated configuration.
@@ -517,6 +549,17 @@ struct Config {
                 throw ConfigError(key: "devices[\(i)].\(e.key)", problem: e.problem)
             }
         }
+        // SNMPv3 users are named, not inlined: the default and every device's must exist.
+        let snmp = SNMPConfig(self)
+        if snmp.enabled, case .failure(let e) = snmp.target(.v4(0x7f00_0001), SNMPOverrides()), string("snmp.version") == "3" {
+            throw ConfigError(key: e.key == "snmp_user" ? "snmp.user" : "snmp.security_level", problem: e.problem)
+        }
+        for (i, d) in devices.enumerated() where d.snmp {
+            guard let address = IPAddress(d.address) else { continue }
+            if case .failure(let e) = snmp.target(address, d.snmpOverrides) {
+                throw ConfigError(key: "devices[\(i)].\(e.key)", problem: e.problem)
+            }
+        }
     }
 
     /// A redacted, effective view for `sotpd check-config`.
@@ -536,6 +579,10 @@ struct Config {
         for d in devices {
             out += "\n[[devices]]\nname = \"\(d.name)\"\naddress = \"\(d.address)\"\ntags = [\(d.tags.map { "\"\($0)\"" }.joined(separator: ", "))]\nenabled = \(d.enabled)\nicmp = \(d.icmp)\nsnmp = \(d.snmp)\n"
             for (k, v) in d.probe.entries { out += "\(k) = \(v)\n" }
+            for (k, v) in d.snmpOverrides.jsonMembers {
+                // A device's community is a secret like snmp.community.
+                out += "\(k) = \(k == "snmp_community" ? "\"<redacted>\"" : v)\n"
+            }
         }
         return out
     }
@@ -679,8 +726,20 @@ private func parseDevices(_ value: TOMLValueConvertible) throws(ConfigError) -> 
                     throw ConfigError(key: path, problem: "must be \(ConfigKind.int(range).expected), got \(describe(v))")
                 }
                 d.probe.ints[k] = n
+            case _ where SNMPOverrides.intKeys.contains { $0.0 == k }:
+                let range = SNMPOverrides.intKeys.first { $0.0 == k }!.1
+                guard v.type == .int, let n = v.int, range.contains(n) else {
+                    throw ConfigError(key: path, problem: "must be \(ConfigKind.int(range).expected), got \(describe(v))")
+                }
+                d.snmpOverrides.ints[k] = n
+            case _ where SNMPOverrides.stringKeys.contains { $0.0 == k }:
+                guard v.type == .string, let s = v.string else { throw ConfigError(key: path, problem: "must be a string, got \(describe(v))") }
+                do { try SNMPOverrides.check(k, s, SNMPOverrides.stringKeys.first { $0.0 == k }!.1) } catch {
+                    throw ConfigError(key: path, problem: error.problem)
+                }
+                d.snmpOverrides.strings[k] = s
             default:
-                let known = ["name", "address", "tags", "enabled", "icmp", "snmp"] + ProbeOverrides.keys
+                let known = ["name", "address", "tags", "enabled", "icmp", "snmp"] + ProbeOverrides.keys + SNMPOverrides.keys
                 throw ConfigError(key: path, problem: "is not a known key\(suggest(k, among: known, prefix: at + "."))")
             }
         }

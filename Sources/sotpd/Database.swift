@@ -51,7 +51,7 @@ struct Database: Sendable {
     }
 
     /// Upserts the configured devices by name in one transaction, so a poller sees the inventory change
-    /// once. A device's ICMP override keys in settings are replaced by the configured ones (an override
+    /// once. A device's ICMP and SNMP override keys in settings are replaced by the configured ones (an override
     /// removed from the file goes); other settings keys, set with SQL, stay. An unchanged device is not
     /// written, so updated_at says when it last changed.
     func seed(_ conn: borrowing PGConnection, _ devices: [DeviceConfig]) throws(PGError) {
@@ -70,7 +70,7 @@ struct Database: Sendable {
                                           (cur.settings - $8::text[]) || EXCLUDED.settings)
                     """,
                     [d.name, d.address, pgTextArray(d.tags), String(d.enabled), String(d.icmp), String(d.snmp),
-                     d.probe.json, pgTextArray(ProbeOverrides.keys)])
+                     d.settingsJSON, pgTextArray(ProbeOverrides.keys + SNMPOverrides.keys)])
             }
             try conn.execute("COMMIT")
         } catch {

@@ -15,7 +15,7 @@ enum ICMPTables {
     ])
     static let events = TableSpec("device_events", [
         .init("time", .timestamptz), .init("device_id", .int4), .init("address", .inet), .init("kind", .text),
-        .init("state", .text), .init("reason", .text),
+        .init("state", .text), .init("reason", .text), .init("if_index", .int8),
     ])
 }
 
@@ -55,6 +55,7 @@ func encodeEvent(_ c: ICMPStateChange, _ row: inout CopyBuffer) {
     row.text("icmp")
     row.text(c.up ? "up" : "down")
     row.text(c.reason)
+    row.null()  // if_index: SNMP interface events only
 }
 
 /// Runs the poller while sotpd runs; stops it on graceful shutdown (before the sink flushes).

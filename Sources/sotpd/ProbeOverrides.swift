@@ -95,7 +95,7 @@ struct OverrideProblem: Error, Equatable, Sendable {
 private let jsonBoolClass = type(of: NSNumber(value: true))
 
 /// An integer JSON value (2.0 counts; 2.5, true and "2" do not).
-private func jsonInt(_ v: Any) -> Int? {
+func jsonInt(_ v: Any) -> Int? {
     guard let n = v as? NSNumber, type(of: n) != jsonBoolClass else { return nil }
     return v as? Int
 }

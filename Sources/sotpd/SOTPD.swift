@@ -10,7 +10,7 @@ struct SOTPD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sotpd",
         abstract: "SOTP appliance daemon: polls devices, receives telemetry, writes it to TimescaleDB.",
-        subcommands: [Run.self, Migrate.self, CheckConfig.self, SinkLoad.self, Ping.self, Discover.self],
+        subcommands: [Run.self, Migrate.self, CheckConfig.self, SinkLoad.self, Ping.self, Discover.self, PollSNMP.self],
         defaultSubcommand: Run.self
     )
 }
@@ -126,6 +126,13 @@ struct Run: AsyncParsableCommand {
             }
             services.append(traps)
             let fields: @Sendable () -> [(String, Double)] = { traps.statsFields() }
+            stats.sources.append(fields)
+            metrics.append { StatsCatalog.samples(fields()) }
+        }
+        if config.bool("snmp.enabled") {
+            let snmp = try SNMPService(config: SNMPConfig(config), info: config.connectInfo, sink: sink, logger: logger)
+            services.append(snmp)
+            let fields: @Sendable () -> [(String, Double)] = { snmp.statsFields() }
             stats.sources.append(fields)
             metrics.append { StatsCatalog.samples(fields()) }
         }

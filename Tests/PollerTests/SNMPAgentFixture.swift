@@ -12,124 +12,36 @@ import TestSupport
 import Glibc
 #endif
 
-/// One snmpd of ours. `stop()` (or deinit) kills exactly it.
+/// One snmpd of ours with a v3 user for every auth/priv pair (see `SNMPD`).
 final class SNMPDAgent: @unchecked Sendable {
-    static let available = FileManager.default.isExecutableFile(atPath: "/usr/sbin/snmpd")
-        && FileManager.default.isExecutableFile(atPath: "/usr/bin/snmpbulkwalk")
-    static let authPass = "authpass123"
-    static let privPass = "privpass123"
+    static let available = SNMPD.available
+    static let authPass = SNMPD.authPass
+    static let privPass = SNMPD.privPass
 
     /// (user name, auth, priv) of every v3 user the agent knows.
     static let users: [(String, SNMPAuthProtocol?, SNMPPrivProtocol?)] = {
         var u: [(String, SNMPAuthProtocol?, SNMPPrivProtocol?)] = [("noauth", nil, nil)]
         for a in SNMPAuthProtocol.allCases {
-            u.append(("\(userPart(a))_nopriv", a, nil))
-            for p in SNMPPrivProtocol.allCases { u.append(("\(userPart(a))_\(userPart(p))", a, p)) }
+            u.append(("\(SNMPD.userPart(a.rawValue))_nopriv", a, nil))
+            for p in SNMPPrivProtocol.allCases { u.append(("\(SNMPD.userPart(a.rawValue))_\(SNMPD.userPart(p.rawValue))", a, p)) }
         }
         return u
     }()
 
-    static func userPart(_ a: SNMPAuthProtocol) -> String { a.rawValue.lowercased().replacingOccurrences(of: "-", with: "") }
-    static func userPart(_ p: SNMPPrivProtocol) -> String { p.rawValue.lowercased().replacingOccurrences(of: "-", with: "") }
+    let snmpd: SNMPD
+    var port: UInt16 { snmpd.port }
 
-    let port: UInt16
-    let dir: String
-    private var child: Child?
-
-    /// Starts snmpd and waits until it answers a GET (at most 10 s).
-    init(engineID: String = "sotp-test") throws {
-        dir = NSTemporaryDirectory() + "snmpd-\(UInt64.random(in: 0...UInt64.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        port = try SNMPDAgent.freeUDPPort()
-        try start(engineID: engineID)
+    init() throws {
+        snmpd = try SNMPD(users: SNMPDAgent.users.map { ($0.0, $0.1?.rawValue, $0.2?.rawValue) })
     }
 
-    /// (Re)starts snmpd with the same state directory (engineBoots goes up by one each start).
-    func start(engineID: String = "sotp-test") throws {
-        var conf = """
-            agentAddress udp:127.0.0.1:\(port),udp6:[::1]:\(port)
-            engineID \(engineID)
-            view all included .1
-            rocommunity public 127.0.0.1 -V all
-            rocommunity6 public ::1 -V all
-            rouser -s usm noauth noauth -V all
-
-            """
-        for (name, auth, priv) in SNMPDAgent.users where auth != nil {
-            var line = "createUser \(name) \(auth!.rawValue) \(SNMPDAgent.authPass)"
-            if let priv { line += " \(priv.rawValue) \(SNMPDAgent.privPass)" }
-            conf += line + "\nrouser -s usm \(name) \(priv == nil ? "auth" : "priv") -V all\n"
-        }
-        conf += "createUser noauth\n"
-        try conf.write(toFile: dir + "/snmpd.conf", atomically: true, encoding: .utf8)
-        // The state directory's snmpd.conf is read too (-C skips it otherwise), so engineBoots goes up at
-        // each start; -I -smux: no SMUX listener on TCP 199.
-        let persisted = dir + "/state"
-        try FileManager.default.createDirectory(atPath: persisted, withIntermediateDirectories: true)
-        let env = ["SNMP_PERSISTENT_DIR": persisted, "MIBS": "", "HOME": dir]
-        child = try Child("/usr/sbin/snmpd", ["-f", "-Lo", "-C", "-I", "-smux", "-c", dir + "/snmpd.conf," + persisted + "/snmpd.conf", "-p", dir + "/pid"], env: env)
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if (try? snmpcmd("snmpget", ["-v2c", "-c", "public", "-t", "0.3", "-r", "0", "127.0.0.1:\(port)", "1.3.6.1.2.1.1.3.0"]))?.contains("Timeticks") == true { return }
-            if child?.exitStatus() != nil { break }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        throw SNMPConfigError("snmpd did not start: \(child?.output ?? "")")
-    }
-
-    func stop() {
-        guard let c = child else { return }
-        c.signal(SIGTERM)
-        _ = c.wait(timeout: 5)
-        child = nil
-    }
-
-    deinit {
-        stop()
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    /// Runs a net-snmp tool with a private state directory and no MIBs; its output.
-    func snmpcmd(_ tool: String, _ args: [String]) throws -> String {
-        let env = ["SNMP_PERSISTENT_DIR": dir + "/client", "MIBS": "", "MIBDIRS": dir, "HOME": dir]
-        let c = try Child("/usr/bin/" + tool, args, env: env)
-        _ = c.wait(timeout: 30)
-        return c.output
-    }
-
-    /// snmpbulkwalk (snmpwalk for v1) of `oid`: (numeric OID, value text) per line, `-On -OQ -Oe -Ot -Ox`.
+    func start() throws { try snmpd.start() }
+    func stop() { snmpd.stop() }
+    func snmpcmd(_ tool: String, _ args: [String]) throws -> String { try snmpd.snmpcmd(tool, args) }
     func walk(_ oid: String, version: SNMPVersion = .v2c) throws -> [(String, String)] {
-        let tool = version == .v1 ? "snmpwalk" : "snmpbulkwalk"
-        let out = try snmpcmd(tool, [version == .v1 ? "-v1" : "-v2c", "-c", "public", "-On", "-OQ", "-Oe", "-Ot", "-Ox", "127.0.0.1:\(port)", oid])
-        return SNMPDAgent.parse(out)
+        try snmpd.walk(oid, v1: version == .v1)
     }
-
-    /// net-snmp output (`-On -OQ`) as (OID without the leading dot, value); a hex string longer than 16
-    /// bytes continues on the next lines.
-    static func parse(_ out: String) -> [(String, String)] {
-        var rows: [(String, String)] = []
-        for line in out.split(separator: "\n") {
-            if line.hasPrefix("."), let eq = line.range(of: " = ") {
-                rows.append((String(line[line.index(after: line.startIndex)..<eq.lowerBound]), String(line[eq.upperBound...])))
-            } else if !rows.isEmpty {
-                rows[rows.count - 1].1 += " " + line
-            }
-        }
-        return rows
-    }
-
-    static func freeUDPPort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(fd) }
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
-        var len = size
-        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return UInt16(bigEndian: a.sin_port)
-    }
+    static func parse(_ out: String) -> [(String, String)] { SNMPD.parse(out) }
 
     var v4: PeerAddress { PeerAddress(v4: 0x7f00_0001, port: port) }
     var v6: PeerAddress { PeerAddress(v6High: 0, v6Low: 1, port: port) }

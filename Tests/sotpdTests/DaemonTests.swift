@@ -14,6 +14,8 @@ let noAPI = "[api]\nlisten = \"\""
 /// default ports (514/5514, 162/1162) would be contended by parallel daemons.
 func receiversOff(_ sections: String) -> String {
     (sections.contains("[syslog]") ? "" : "[syslog]\nenabled = false\n") + (sections.contains("[traps]") ? "" : "[traps]\nenabled = false\n")
+        // The SNMP poller too: the shared test database's devices must never be polled.
+        + (sections.contains("[snmp]") ? "" : "[snmp]\nenabled = false\n")
 }
 
 /// A config file pointing at the test database with a private spool directory. The ICMP poller is off:

@@ -127,12 +127,12 @@ struct InventoryTests {
         #expect(seeded.settings == (try config.devices[0].probe.settings(for: IPAddress("2001:db8::7")!, icmp: config.icmp).get()))
 
         // Keys set with SQL stay; an override removed from the file goes; an unchanged device is not rewritten.
-        _ = try conn.query("UPDATE devices SET settings = settings || '{\"snmp_community\": \"x\"}' WHERE name = $1", [name])
+        _ = try conn.query("UPDATE devices SET settings = settings || '{\"rack\": \"x\"}' WHERE name = $1", [name])
         var d = config.devices[0]
         d.probe.ints["interval_s"] = nil
         let db = Database(info: TestDB.info)
         try db.seed(conn, [d])
-        #expect(try settings(conn) == #"{"source": "2001:db8::70", "timeout_ms": 800, "snmp_community": "x"}"#)
+        #expect(try settings(conn) == #"{"rack": "x", "source": "2001:db8::70", "timeout_ms": 800}"#)
         let updated = try TestDB.scalar(conn, "SELECT updated_at FROM devices WHERE name = $1", [name])
         try db.seed(conn, [d])
         #expect(try TestDB.scalar(conn, "SELECT updated_at FROM devices WHERE name = $1", [name]) == updated)

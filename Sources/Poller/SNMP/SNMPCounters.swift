@@ -1,6 +1,6 @@
 // Counters done right: rates from the deltas of two polls. A Counter32 that went down is a wrap only
 // when the implied rate fits the interface's speed; a Counter64 that went down was reset; a sysUpTime
-// that went back (a reboot) or a changed ifCounterDiscontinuityTime is a discontinuity. None of those
+// that fell behind the clock (a reboot) or a changed ifCounterDiscontinuityTime is a discontinuity. None of those
 // produces a spike: the rate is simply absent for that interval. Interface status changes and reboots
 // become events.
 
@@ -64,17 +64,15 @@ public enum SNMPCounterMath {
     /// The increase of a Counter64, or nil when it went down (a reset: 64 bits do not wrap).
     public static func delta64(_ prev: UInt64, _ cur: UInt64) -> UInt64? { cur >= prev ? cur - prev : nil }
 
-    /// Whether sysUpTime going from `prev` to `cur` over `seconds` of wall clock is a reboot, not its
-    /// 497-day wrap (2^32 hundredths) or agent jitter.
+    /// Whether sysUpTime going from `prev` to `cur` over `seconds` of wall clock means the agent
+    /// restarted: it is behind where it should be (prev + the time elapsed) by more than 10 s or 10 % of
+    /// the interval, so a restart shows even when the new uptime has passed the old one. Its own 497-day
+    /// wrap (2^32 hundredths) is not a restart.
     public static func rebooted(prevUptime prev: UInt32, uptime cur: UInt32, seconds: Double) -> Bool {
-        guard cur < prev else { return false }
         let expected = Double(prev) + seconds * 100
-        if expected >= 4_294_967_296 {
-            let wrappedTo = expected - 4_294_967_296
-            // Within a minute (or 10 % of the interval) of where the wrap should have taken it.
-            if abs(Double(cur) - wrappedTo) <= max(6000, seconds * 10) { return false }
-        }
-        return true
+        let tolerance = max(1000, seconds * 10)
+        if expected >= 4_294_967_296, abs(Double(cur) - (expected - 4_294_967_296)) <= tolerance { return false }
+        return Double(cur) < expected - tolerance
     }
 }
 
@@ -100,7 +98,7 @@ extension SNMPDeviceState {
             valid = false
             out.events.append(SNMPDeviceEvent(
                 kind: "reboot", up: true, ifIndex: nil,
-                reason: "sysUpTime went back from \(Double(prev) / 100) s to \(Double(cur) / 100) s"))
+                reason: "sysUpTime was \(Double(prev) / 100) s, \(Int(seconds.rounded())) s later it is \(Double(cur) / 100) s: the agent restarted"))
         }
         out.rates.reserveCapacity(s.interfaces.count)
         var seen: [UInt32: SNMPInterfaceSample] = [:]

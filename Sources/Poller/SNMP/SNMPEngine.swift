@@ -39,6 +39,7 @@ public final class SNMPEngine: @unchecked Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let inbox = Mutex<[SNMPOperationState]>([])
+    private let tasks = Mutex<[@Sendable () -> Void]>([])
     private let stopping = Atomic<Bool>(false)
     private let inFlightGauge = Atomic<Int>(0)
     private let queuedGauge = Atomic<Int>(0)
@@ -178,6 +179,12 @@ public final class SNMPEngine: @unchecked Sendable {
         wake()
     }
 
+    /// Runs `body` on the engine thread (where operation handlers run), soon.
+    public func onEngineThread(_ body: @escaping @Sendable () -> Void) {
+        tasks.withLock { $0.append(body) }
+        wake()
+    }
+
     private func wake() {
         var b: UInt8 = 1
         _ = unsafe write(wakeWrite, &b, 1)
@@ -213,6 +220,12 @@ public final class SNMPEngine: @unchecked Sendable {
         for op in new {
             if op.continuation { queueFirst.push(op) } else { queueNew.push(op) }
         }
+        let work = tasks.withLock { t -> [@Sendable () -> Void] in
+            let taken = t
+            t.removeAll()
+            return taken
+        }
+        for w in work { w() }
     }
 
     private func startQueued() {
