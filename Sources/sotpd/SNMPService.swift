@@ -311,8 +311,7 @@ final class SNMPMetadataWriter: @unchecked Sendable {
                 "{" + list.map { f($0).map { "\($0)" } ?? "NULL" }.joined(separator: ",") + "}"
             }
             func texts(_ f: (SNMPResultWriter.InterfaceMeta) -> String?) -> String {
-                "{" + list.map { m in f(m).map { "\"" + Self.clean($0).replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" } ?? "NULL" }
-                    .joined(separator: ",") + "}"
+                "{" + list.map { m in f(m).map(Self.arrayElement) ?? "NULL" }.joined(separator: ",") + "}"
             }
             _ = try conn.query(
                 """
@@ -332,8 +331,24 @@ final class SNMPMetadataWriter: @unchecked Sendable {
         }
     }
 
-    /// Text PostgreSQL accepts: no NUL bytes.
-    static func clean(_ s: String) -> String { s.contains("\0") ? s.replacingOccurrences(of: "\0", with: "") : s }
+    /// Text PostgreSQL accepts: no NUL bytes. (Byte loops: Foundation's string search was a tenth of the
+    /// poller's CPU at 10,000 devices.)
+    static func clean(_ s: String) -> String {
+        guard s.utf8.contains(0) else { return s }
+        return String(decoding: s.utf8.filter { $0 != 0 }, as: UTF8.self)
+    }
+
+    /// A quoted element of a PostgreSQL array literal: NULs dropped, `\` and `"` escaped.
+    static func arrayElement(_ s: String) -> String {
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        out.reserveCapacity(s.utf8.count + 2)
+        for c in s.utf8 where c != 0 {
+            if c == UInt8(ascii: "\\") || c == UInt8(ascii: "\"") { out.append(UInt8(ascii: "\\")) }
+            out.append(c)
+        }
+        out.append(UInt8(ascii: "\""))
+        return String(decoding: out, as: UTF8.self)
+    }
 }
 
 /// One device the poller polls.

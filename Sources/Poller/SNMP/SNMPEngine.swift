@@ -268,7 +268,7 @@ public final class SNMPEngine: @unchecked Sendable {
         } else {
             encoder.reset()
             let type = op.pduType
-            encoder.communityMessage(version: op.target.version, community: Array(op.target.community.utf8)) { e in
+            encoder.communityMessage(version: op.target.version, community: op.target.community.utf8) { e in
                 e.pdu(type, requestID: slots[s].requestID, errorStatus: 0,
                       errorIndex: type == .getBulkRequest ? Int32(op.maxRepetitions) : 0) { op.writeVarbinds(&$0) }
             }

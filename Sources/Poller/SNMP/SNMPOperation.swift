@@ -36,6 +36,8 @@ final class SNMPOperationState: @unchecked Sendable {
     var rows: [Int]
     /// Indexes of the roots in the request in flight, in order.
     var asked: [Int] = []
+    /// Per asked column: whether it ended in the response being applied (reused across responses).
+    private var ended: [Bool] = []
     var maxRepetitions: Int
     var maxOIDs: Int
     /// Attempts of the request in flight (1 = first send).
@@ -151,9 +153,22 @@ final class SNMPOperationState: @unchecked Sendable {
             return finished ? .complete : .next
         }
         // Walk: row-major, one varbind per asked column per repetition. A column that ended in this
-        // response ignores its later varbinds.
+        // response ignores its later varbinds. The arrays are moved into locals for the loop, so that
+        // each access is not a dynamically checked access to the class's storage.
         let n = asked.count
-        var ended = [Bool](repeating: false, count: n)
+        var ended = self.ended, current = self.current, done = self.done, rows = self.rows
+        self.ended = []
+        self.current = []
+        self.done = []
+        self.rows = []
+        defer {
+            self.ended = ended
+            self.current = current
+            self.done = done
+            self.rows = rows
+        }
+        ended.removeAll(keepingCapacity: true)
+        ended.append(contentsOf: repeatElement(false, count: n))
         while let vb = try cursor.next(b) {
             let slot = k % n
             k += 1
@@ -179,7 +194,9 @@ final class SNMPOperationState: @unchecked Sendable {
                 continue
             }
             handler.varbind(col, b, name: vb.name, value: vb.value)
-            current[col] = BER.copyValue(b, vb.name)
+            // In place: the column's buffer keeps its capacity, so a walk allocates nothing per varbind.
+            current[col].removeAll(keepingCapacity: true)
+            for i in vb.name.valueRange { current[col].append(b.berByte(i)) }
             rows[col] += 1
             if rows[col] >= Self.maxRowsPerColumn {
                 stats.add(.walkRowLimit)
@@ -188,9 +205,10 @@ final class SNMPOperationState: @unchecked Sendable {
             }
         }
         stats.add(.varbinds, count)
+        let complete = !done.contains(false)  // the locals: `self`'s arrays are put back on return
         // A response without varbinds moves nothing: asking again would never end.
-        if count == 0 && !finished { return .failed(.agentError(status: 0, index: 0)) }
-        return finished ? .complete : .next
+        if count == 0 && !complete { return .failed(.agentError(status: 0, index: 0)) }
+        return complete ? .complete : .next
     }
 }
 

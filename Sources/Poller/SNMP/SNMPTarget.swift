@@ -1,7 +1,9 @@
 // What the SNMP poller needs to reach one agent (address, version, credentials, timing) and what it
 // reports when a request fails. The engine (SNMPEngine) works with these; sotpd builds them from the
 // devices table and the [snmp] config.
-import Capture
+#if !SOTP_FUZZ
+import Capture  // PeerAddress (the fuzz target, built without Capture, brings a stand-in)
+#endif
 import Synchronization
 
 /// One agent and how to talk to it.
