@@ -54,6 +54,11 @@ struct PollSNMP: AsyncParsableCommand {
             var done = 0, ok = 0, partial = 0, failed = 0, varbinds = 0
         }
         let tally = Mutex(Tally())
+        // Signalled by the last device's callback: waiting on it costs nothing while slow agents answer
+        // (a sleep-and-check loop here was most of this command's CPU against snmpsim).
+        let allDone = DispatchSemaphore(value: 0)
+        if targets.isEmpty { allDone.signal() }
+        let total = targets.count
         let names = Dictionary(targets.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
         let quiet = quiet
         let cpu0 = processCPUSeconds()
@@ -61,11 +66,13 @@ struct PollSNMP: AsyncParsableCommand {
         for t in targets {
             core.poll(t) { s in
                 let state = s.unreachable ? "failed" : s.error == nil ? "ok" : "partial"
-                tally.withLock {
+                let last = tally.withLock {
                     $0.done += 1
                     $0.varbinds += s.varbinds
                     if s.unreachable { $0.failed += 1 } else if s.error == nil { $0.ok += 1 } else { $0.partial += 1 }
+                    return $0.done == total
                 }
+                defer { if last { allDone.signal() } }  // after this device's line
                 guard !quiet else { return }
                 var line = "\(names[s.deviceID] ?? "?") \(s.address) \(state) \(s.varbinds) \(String(format: "%.1f", Double(s.durationMicros) / 1000))"
                 if let e = s.error {
@@ -76,7 +83,12 @@ struct PollSNMP: AsyncParsableCommand {
                 print(line)
             }
         }
-        while tally.withLock({ $0.done }) < targets.count { try await Task.sleep(for: .milliseconds(5)) }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                allDone.wait()
+                c.resume()
+            }
+        }
         let wall = ContinuousClock.now - start
         let cpu = processCPUSeconds() - cpu0
         core.stop()

@@ -56,6 +56,7 @@ public final class SNMPEngine: @unchecked Sendable {
     private var userKeys: [USMUser: (auth: [UInt8], priv: [UInt8])] = [:]
     private let usm = USMCrypto(crypto: SwiftCryptoUSM())
     private var salt = UInt64.random(in: 0...UInt64.max)
+    private let idKey = UInt32.random(in: 0...0x7fff_ffff)
     private var encoder = BEREncoder(capacity: 2048)
     private var scratch = BEREncoder(capacity: 2048)
     private let rx: MessageBatch
@@ -248,7 +249,7 @@ public final class SNMPEngine: @unchecked Sendable {
         }
         inFlightGauge.wrappingAdd(1, ordering: .relaxed)
         slots[s].gen &+= 1
-        let id = Int32(truncatingIfNeeded: (UInt32(slots[s].gen) << UInt32(slotBits) | UInt32(s)) & 0x7fff_ffff)
+        let id = requestID(s)
         slots[s].op = op
         slots[s].requestID = id
         slots[s].discovery = op.target.version == .v3 && peer(op.target).engineID.isEmpty
@@ -329,6 +330,12 @@ public final class SNMPEngine: @unchecked Sendable {
         }
     }
 
+    /// Slot `s`'s request-id (and v3 msgID): its generation and index, XORed with a key drawn at start
+    /// so that an off-path sender cannot guess the ids in flight; 31 bits, as RFC 3416 allows.
+    private func requestID(_ s: Int) -> Int32 {
+        Int32(bitPattern: ((UInt32(slots[s].gen) << UInt32(slotBits) | UInt32(s)) ^ idKey) & 0x7fff_ffff)
+    }
+
     private func release(_ s: Int) {
         slots[s].op = nil
         freeSlots.append(s)
@@ -376,7 +383,7 @@ public final class SNMPEngine: @unchecked Sendable {
 
     /// The slot a request-id names, if it is in flight and the datagram came from its target.
     private func slot(for id: Int32, from src: PeerAddress) -> Int? {
-        let s = Int(UInt32(bitPattern: id) & UInt32((1 << slotBits) - 1))
+        let s = Int((UInt32(bitPattern: id) ^ idKey) & UInt32((1 << slotBits) - 1))
         guard s < slots.count, let op = slots[s].op, slots[s].requestID == id else {
             stats.add(.unmatched)
             return nil
@@ -429,7 +436,7 @@ public final class SNMPEngine: @unchecked Sendable {
             // The next request of the same operation keeps its slot under a new request-id, so that a
             // late duplicate of the previous response cannot be taken for this one.
             slots[s].gen &+= 1
-            slots[s].requestID = Int32(truncatingIfNeeded: (UInt32(slots[s].gen) << UInt32(slotBits) | UInt32(s)) & 0x7fff_ffff)
+            slots[s].requestID = requestID(s)
             transmit(s)
         }
     }
