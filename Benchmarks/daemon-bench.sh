@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Sourced by the daemon benchmarks (icmp-1m.sh, flow-intake.sh, flow-peers.sh, syslog-intake.sh,
-# syslog-peers.sh) from the repository root: builds sotpd in release, starts a fresh TimescaleDB
-# instance of the benchmark's own (name and port given), and on exit stops the daemon started as $pid,
+# syslog-peers.sh, trap-intake.sh, snmp-poll.sh, snmp-daemon.sh) from the repository root: builds sotpd
+# in release, starts a fresh TimescaleDB instance of the benchmark's own (name and port given), and on exit stops the daemon started as $pid,
 # destroys the instance and removes $work. Also the measuring helpers they share (CPU of a process
 # tree, of the machine, a UDP socket's queue and drops) and the syslog generator runner.
 # Usage: bench_start INSTANCE DEFAULT_PORT    (build sotpd, then bench_tsdb)
@@ -43,6 +43,22 @@ sotpd_config() {
         cat
     } >"$work/sotpd.toml"
     "$sotpd" migrate --config "$work/sotpd.toml" >/dev/null
+}
+
+# TOML that turns off every part of sotpd but those named ("snmp", "traps"…), for sotpd_config's stdin:
+# the benchmark then writes the named parts' sections itself.
+only_parts() {
+    local part
+    for part in icmp flow syslog traps snmp; do
+        [[ " $* " == *" $part "* ]] || printf '[%s]\nenabled = false\n' "$part"
+    done
+}
+
+# The simulated SNMP agents listed in $1 (one address a line: an agents file of snmpsim/agents.sh or
+# snmpresponder.sh) as devices agent-0, agent-1… with SNMP on and ICMP off.
+agents_as_devices() {
+    awk '{ printf "agent-%d\t%s\tf\tt\n", NR - 1, $1 }' "$1" >"$work/devices.tsv"
+    psql -c "\\copy devices (name, address, icmp, snmp) FROM '$work/devices.tsv'" >/dev/null
 }
 
 # Starts sotpd on $work/sotpd.toml as $pid, its log in $work/log, and waits (10 s at most) for a log

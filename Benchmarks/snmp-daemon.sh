@@ -5,13 +5,15 @@
 # CPU of sotpd and of the database over the measured cycles, and checks that every device was polled in
 # every cycle with rates (the second poll of each device onwards).
 # Usage: Benchmarks/snmp-daemon.sh N [INTERVAL_S] [CYCLES]      (defaults 10000 60 2)
-# env: MAX_BULK (100, as net-snmp's snmpd), MAX_IN_FLIGHT (1000)
+# env: MAX_BULK (100, as net-snmp's snmpd), MAX_IN_FLIGHT (1000), COUNTERS (numeric: the responder's
+#      sysUpTime and octet counters move as a real agent's do; with static ones every poll would look
+#      like an agent restart and have no rates)
 # Output: "daemon=sotpd agents= interval_s= cycles= polls= polls_per_s= oids= sotpd_cpu_pct= db_cpu_pct=
 # rows_with_rates= timeouts= overruns=" (CPU in % of one core over the measured cycles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000} INTERVAL=${2:-60} CYCLES=${3:-2}
-export MAX_BULK=${MAX_BULK:-100}
+export MAX_BULK=${MAX_BULK:-100} COUNTERS=${COUNTERS:-numeric}
 MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-1000}
 source Benchmarks/daemon-bench.sh
 bench_start snmpdaemon 55444
@@ -21,15 +23,9 @@ trap 'Benchmarks/snmpresponder.sh stop "$agents" >/dev/null 2>&1 || true; bench_
 RUN_SECONDS=$((INTERVAL * (CYCLES + 3) + 120)) Benchmarks/snmpresponder.sh start "$N" "$agents" >"$work/agents.log"
 hz=$(getconf CLK_TCK)
 
-sotpd_config <<TOML
-[icmp]
-enabled = false
-[flow]
-enabled = false
-[syslog]
-enabled = false
-[traps]
-enabled = false
+{
+    only_parts snmp
+    cat <<TOML
 [stats]
 interval_s = 10
 [snmp]
@@ -39,9 +35,8 @@ timeout_ms = 5000
 retries = 1
 profile_dirs = ["$PWD/profiles/snmp"]
 TOML
-awk '{ printf "agent-%d\t%s\n", NR - 1, $1 }' "$agents/agents" >"$work/devices.tsv"
-psql -c "\\copy devices (name, address) FROM '$work/devices.tsv'" >/dev/null
-psql -c "UPDATE devices SET icmp = false, snmp = true" >/dev/null
+} | sotpd_config
+agents_as_devices "$agents/agents"
 
 sotpd_start "SNMP poller started"
 db_pid=$(tsdb_pid)

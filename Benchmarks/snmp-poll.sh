@@ -41,15 +41,9 @@ agent_pids=$(cat "$agents/pids")
 agents_cpu() { local s=0; for p in $agent_pids; do s=$((s + $(tree_cpu "$p"))); done; echo "$s"; }
 hz=$(getconf CLK_TCK)
 
-sotpd_config <<TOML
-[icmp]
-enabled = false
-[flow]
-enabled = false
-[syslog]
-enabled = false
-[traps]
-enabled = false
+{
+    only_parts snmp
+    cat <<TOML
 [log]
 level = "warning"
 [snmp]
@@ -60,10 +54,9 @@ timeout_ms = $TIMEOUT_MS
 retries = $RETRIES
 profile_dirs = ["$PWD/profiles/snmp"]
 TOML
+} | sotpd_config
 # The agents as devices: SNMP only, in agent order.
-awk '{ printf "agent-%d\t%s\n", NR - 1, $1 }' "$agents/agents" >"$work/devices.tsv"
-psql -c "\\copy devices (name, address) FROM '$work/devices.tsv'" >/dev/null
-psql -c "UPDATE devices SET icmp = false, snmp = true" >/dev/null
+agents_as_devices "$agents/agents"
 
 db_pid=$(tsdb_pid)
 db0=$(tree_cpu "$db_pid"); a0=$(agents_cpu)

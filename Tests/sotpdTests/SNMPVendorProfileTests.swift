@@ -24,18 +24,7 @@ final class TableAgent: @unchecked Sendable {
 
     init(_ mib: [(OID, SNMPValue)]) {
         self.mib = mib.sorted { $0.0 < $1.0 }
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
-        var len = size
-        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        var tv = timeval(tv_sec: 0, tv_usec: 50_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        self.fd = fd
-        port = UInt16(bigEndian: a.sin_port)
+        (fd, port) = LoopbackUDP.bind(receiveTimeoutMs: 50)
         let t = Thread { [self] in
             serve()
             done.signal()

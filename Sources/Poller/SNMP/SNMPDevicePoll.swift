@@ -120,15 +120,8 @@ public final class SNMPDevicePoll: SNMPOperationHandler, @unchecked Sendable {
 
     /// The single index arc after the column's root (ifIndex, hrStorageIndex…), nil for another shape.
     private func rowIndex(_ b: RawSpan, _ name: BERTLV, _ rootLength: Int) -> UInt32? {
-        var i = name.valueStart + rootLength
-        var v: UInt64 = 0
-        while i < name.end {
-            let c = b.berByte(i)
-            i += 1
-            v = v << 7 | UInt64(c & 0x7f)
-            if c & 0x80 == 0 { break }
-        }
-        return i == name.end && v <= UInt64(UInt32.max) ? UInt32(v) : nil
+        let (v, next) = SNMPOID.subidentifier(b, name.valueStart + rootLength, name.end)
+        return next == name.end && v <= UInt64(UInt32.max) ? UInt32(v) : nil
     }
 
     private func column(_ c: SNMPPolledOIDs.Column, _ b: RawSpan, _ name: BERTLV, _ rootLength: Int, _ v: BERTLV) {

@@ -223,18 +223,28 @@ enum SNMPOID {
         return true
     }
 
+    /// The sub-identifier of a validated OID starting at `i` (before `end`), and the offset after it.
+    @inline(__always)
+    static func subidentifier(_ b: RawSpan, _ i: Int, _ end: Int) -> (UInt64, Int) {
+        var v: UInt64 = 0
+        var i = i
+        while i < end {
+            let c = b.berByte(i)
+            i += 1
+            v = v << 7 | UInt64(c & 0x7f)
+            if c & 0x80 == 0 { break }
+        }
+        return (v, i)
+    }
+
     /// Order of a validated OID TLV against an encoded value (−1, 0, 1), sub-identifier by
     /// sub-identifier (bytes alone do not order sub-identifiers of different lengths).
     static func compare(_ b: RawSpan, _ t: BERTLV, _ other: [UInt8]) -> Int {
         var i = t.valueStart, j = 0
         while i < t.end && j < other.count {
-            var x: UInt64 = 0, y: UInt64 = 0
-            while i < t.end {
-                let c = b.berByte(i)
-                i += 1
-                x = x << 7 | UInt64(c & 0x7f)
-                if c & 0x80 == 0 { break }
-            }
+            let x: UInt64
+            (x, i) = subidentifier(b, i, t.end)
+            var y: UInt64 = 0
             while j < other.count {
                 let c = other[j]
                 j += 1
@@ -245,21 +255,5 @@ enum SNMPOID {
         }
         let a = i < t.end, c = j < other.count
         return a == c ? 0 : a ? 1 : -1
-    }
-
-    /// The arcs of `t` after the subtree `root` (a table row's index), for a TLV under it.
-    static func suffix(_ b: RawSpan, _ t: BERTLV, rootLength: Int, into out: inout [UInt32]) {
-        out.removeAll(keepingCapacity: true)
-        var i = t.valueStart + rootLength
-        while i < t.end {
-            var v: UInt64 = 0
-            while i < t.end {
-                let c = b.berByte(i)
-                i += 1
-                v = v << 7 | UInt64(c & 0x7f)
-                if c & 0x80 == 0 { break }
-            }
-            out.append(UInt32(truncatingIfNeeded: v))
-        }
     }
 }
