@@ -116,15 +116,22 @@ lock = threading.Lock()
 answered = total = skipped = 0
 failures = []
 
+def out_of_time():
+    # MAX_SECONDS are up: no new agent is polled, it counts as skipped (both peers)
+    global skipped
+    if time.monotonic() - t_start > max_seconds:
+        with lock:
+            skipped += 1
+        return True
+    return False
+
 if mode == "snmpbulkwalk":
     walks = ["1.3.6.1.2.1.1", "1.3.6.1.2.1.2.2", "1.3.6.1.2.1.31.1.1"]
     want = {w: under(w) for w in walks}
 
     def poll(t):
-        global answered, total, skipped
-        if time.monotonic() - t_start > max_seconds:
-            with lock:
-                skipped += 1
+        global answered, total
+        if out_of_time():
             return
         got_all, n = True, 0
         for w in walks:
@@ -167,10 +174,8 @@ else:
         return int(s[11]) + int(s[12])
 
     def poll(t):
-        global answered, total, skipped
-        if time.monotonic() - t_start > max_seconds:
-            with lock:
-                skipped += 1
+        global answered, total
+        if out_of_time():
             return
         url = "http://127.0.0.1:%s/snmp?target=%s&module=if_mib" % (port, t)
         req = urllib.request.Request(url, headers={"X-Prometheus-Scrape-Timeout-Seconds": "120"})

@@ -51,66 +51,20 @@ MAX_SIZE=${MAX_SIZE:-65000}
 NICE=${NICE:-0}
 CC=${CC:-cc}
 MAX_AGENTS=64000
-log() { echo "snmpresponder: $*" >&2; }
-die() { echo "snmpresponder: $*" >&2; exit 1; }
+# log, die, agent_addr, ours, refuse_if_running, stop_pids, check_agents: shared with snmpsim/agents.sh
+AGENTS_LOG=snmpresponder
+AGENTS_PROC=snmpresponder AGENTS_PROC_ARGV0=1 # ours: DIR's snmpresponder binary
+# shellcheck source-path=SCRIPTDIR source=snmpsim/agents-lib.sh
+. "$HERE/snmpsim/agents-lib.sh"
 usage() { die "usage: $0 start N DIR [SNMPREC] | stop DIR | check DIR"; }
 
-agent_addr() { # k -> 127.20.x.y
-    echo "127.20.$(($1 / 250)).$(($1 % 250 + 1))"
-}
-
-# pid $1 is one of ours: DIR's snmpresponder binary
-ours() {
-    local pid=$1 dir=$2 exe
-    [[ -r /proc/$pid/cmdline ]] || return 1
-    exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -1)
-    [[ $exe == "$dir/snmpresponder" ]]
-}
-
 stop_responder() {
-    local dir=$1 pid left=()
-    [[ -f $dir/pids ]] || { log "no $dir/pids: nothing to stop"; return 0; }
-    while read -r pid; do
-        [[ $pid =~ ^[0-9]+$ ]] || continue
-        if ours "$pid" "$dir"; then kill -TERM "$pid" 2>/dev/null && left+=("$pid"); fi
-    done <"$dir/pids"
-    for _ in $(seq 50); do # 5 s, then SIGKILL
-        local still=()
-        for pid in "${left[@]}"; do ours "$pid" "$dir" && still+=("$pid"); done
-        left=("${still[@]}")
-        ((${#left[@]} == 0)) && break
-        sleep 0.1
-    done
-    for pid in "${left[@]}"; do kill -KILL "$pid" 2>/dev/null || true; log "pid $pid: SIGKILL"; done
+    local dir=$1 pid
+    stop_pids "$dir" 5 || return 0
+    for pid in "${STOP_KILLED[@]}"; do log "pid $pid: SIGKILL"; done
     rm -f "$dir/pids"
     grep '^snmpresponder: exit' "$dir/responder.log" 2>/dev/null | tail -1 >&2 || true
     log "stopped"
-}
-
-check_responder() {
-    local dir=$1 n first mid last a out rows cols ok bad=0
-    [[ -s $dir/agents ]] || die "no $dir/agents"
-    n=$(wc -l <"$dir/agents")
-    first=$(sed -n 1p "$dir/agents"); last=$(sed -n "${n}p" "$dir/agents"); mid=$(sed -n "$(((n + 1) / 2))p" "$dir/agents")
-    for a in $(printf '%s\n' "$first" "$mid" "$last" | awk '!seen[$0]++'); do
-        out=$(snmpget -v2c -c "$COMMUNITY" -t 2 -r 1 -On "$a" 1.3.6.1.2.1.1.2.0 1.3.6.1.2.1.1.5.0 2>&1) || true
-        if grep -q '8072.3.2.10' <<<"$out"; then
-            log "snmpget $a: $(tr '\n' ' ' <<<"$out" | cut -c1-160)"
-        else
-            log "snmpget $a FAILED: $out"; bad=1
-        fi
-        rows=$(snmpbulkwalk -v2c -c "$COMMUNITY" -t 2 -r 1 -Cr25 -On "$a" 1.3.6.1.2.1.31.1.1 2>&1 |
-            awk -F' = ' '$1 ~ /^\.1\.3\.6\.1\.2\.1\.31\.1\.1\.1\./ { split($1, o, "."); c[o[12]]++ }
-                END { for (k in c) printf "%s:%d ", k, c[k] }')
-        cols=$(wc -w <<<"$rows")
-        ok=$(tr ' ' '\n' <<<"$rows" | awk -F: -v want="$IFACES" 'NF == 2 && $2 == want' | wc -l)
-        if ((cols == 16 && ok == 16)); then
-            log "snmpbulkwalk $a ifXTable: 16 columns x $IFACES rows"
-        else
-            log "snmpbulkwalk $a ifXTable FAILED: column:rows $rows"; bad=1
-        fi
-    done
-    return $bad
 }
 
 start_responder() {
@@ -124,12 +78,7 @@ start_responder() {
     [[ -z $data || -r $data ]] || die "cannot read $data"
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    if [[ -f $dir/pids ]]; then
-        local p alive=0
-        while read -r p; do ours "$p" "$dir" && alive=1; done <"$dir/pids"
-        ((alive)) && die "responder already running from $dir (stop it first: $0 stop $dir)"
-        rm -f "$dir/pids"
-    fi
+    refuse_if_running "$dir" responder it
     # the responder binds 0.0.0.0:PORT: any UDP socket on PORT (snmpsim's 127.20.x.y:PORT, snmpd's
     # 127.0.0.1:161) makes that bind fail
     local taken
@@ -177,12 +126,12 @@ start_responder() {
     rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
     printf 'agents=%d threads=%d port=%d startup_s=%.2f rss_mb=%d pid=%d run_seconds=%d dir=%s\n' "$n" "$THREADS" \
         "$PORT" "$(echo "$t1 - $t0" | bc)" $((rss / 1024)) "$pid" "$RUN_SECONDS" "$dir"
-    check_responder "$dir" || { stop_responder "$dir"; exit 1; }
+    check_agents "$dir" "$COMMUNITY" "$IFACES" || { stop_responder "$dir"; exit 1; }
 }
 
 case ${1:-} in
     start) [[ $# == 3 || $# == 4 ]] || usage; start_responder "$2" "$3" "${4:-}" ;;
     stop) [[ $# == 2 ]] || usage; stop_responder "$(cd "$2" 2>/dev/null && pwd || echo "$2")" ;;
-    check) [[ $# == 2 ]] || usage; check_responder "$(cd "$2" && pwd)" ;;
+    check) [[ $# == 2 ]] || usage; check_agents "$(cd "$2" && pwd)" "$COMMUNITY" "$IFACES" ;;
     *) usage ;;
 esac

@@ -69,69 +69,19 @@ COUNTERS=${COUNTERS:-static}
 MAX_VARBINDS=${MAX_VARBINDS:-64}
 NICE=${NICE:-0}
 MAX_AGENTS=10000
-log() { echo "agents: $*" >&2; }
-die() { echo "agents: $*" >&2; exit 1; }
+# log, die, agent_addr, ours, refuse_if_running, stop_pids, check_agents: shared with ../snmpresponder.sh
+AGENTS_LOG=agents
+AGENTS_PROC=responder.py AGENTS_PROC_ARGV0=0 # ours: an snmpsim launched from DIR's responder.py
+# shellcheck source-path=SCRIPTDIR source=agents-lib.sh
+. "$HERE/agents-lib.sh"
 usage() { die "usage: $0 start N DIR | stop DIR | check DIR"; }
 
-agent_addr() { # k -> 127.20.x.y
-    echo "127.20.$(($1 / 250)).$(($1 % 250 + 1))"
-}
-
-# pid $1 is one of ours: an snmpsim launched from DIR's responder.py
-ours() {
-    local pid=$1 dir=$2
-    [[ -r /proc/$pid/cmdline ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$dir/responder.py"
-}
-
 stop_agents() {
-    local dir=$1 pid left=() n=0
-    [[ -f $dir/pids ]] || { log "no $dir/pids: nothing to stop"; return 0; }
-    while read -r pid; do
-        [[ $pid =~ ^[0-9]+$ ]] || continue
-        if ours "$pid" "$dir"; then
-            kill -TERM "$pid" 2>/dev/null && left+=("$pid")
-        fi
-    done <"$dir/pids"
-    for _ in $(seq 100); do # 10 s, then SIGKILL
-        local still=()
-        for pid in "${left[@]}"; do ours "$pid" "$dir" && still+=("$pid"); done
-        left=("${still[@]}")
-        ((${#left[@]} == 0)) && break
-        sleep 0.1
-    done
-    for pid in "${left[@]}"; do kill -KILL "$pid" 2>/dev/null || true; n=$((n + 1)); done
+    local dir=$1 n
+    stop_pids "$dir" 10 || return 0
+    n=${#STOP_KILLED[@]}
     log "stopped $(wc -l <"$dir/pids") snmpsim process(es)$( ((n > 0)) && echo ", $n of them with SIGKILL")"
     rm -f "$dir/pids"
-}
-
-check_agents() {
-    local dir=$1 first last mid rows n bad=0
-    [[ -s $dir/agents ]] || die "no $dir/agents"
-    n=$(wc -l <"$dir/agents")
-    first=$(sed -n 1p "$dir/agents"); last=$(sed -n "${n}p" "$dir/agents"); mid=$(sed -n "$(((n + 1) / 2))p" "$dir/agents")
-    for a in $(printf '%s\n' "$first" "$mid" "$last" | awk '!seen[$0]++'); do
-        local out
-        out=$(snmpget -v2c -c public -t 2 -r 1 -On "$a" 1.3.6.1.2.1.1.2.0 1.3.6.1.2.1.1.5.0 2>&1) || true
-        if grep -q '8072.3.2.10' <<<"$out"; then
-            log "snmpget $a: $(tr '\n' ' ' <<<"$out" | cut -c1-160)"
-        else
-            log "snmpget $a FAILED: $out"; bad=1
-        fi
-        # ifXTable (16 columns): IFACES rows in each
-        rows=$(snmpbulkwalk -v2c -c public -t 2 -r 1 -Cr25 -On "$a" 1.3.6.1.2.1.31.1.1 2>&1 |
-            awk -F' = ' '$1 ~ /^\.1\.3\.6\.1\.2\.1\.31\.1\.1\.1\./ { split($1, o, "."); c[o[12]]++ }
-                END { for (k in c) printf "%s:%d ", k, c[k] }')
-        local cols ok
-        cols=$(wc -w <<<"$rows")
-        ok=$(tr ' ' '\n' <<<"$rows" | awk -F: -v want="$IFACES" 'NF == 2 && $2 == want' | wc -l)
-        if ((cols == 16 && ok == 16)); then
-            log "snmpbulkwalk $a ifXTable: 16 columns x $IFACES rows"
-        else
-            log "snmpbulkwalk $a ifXTable FAILED: column:rows $rows"; bad=1
-        fi
-    done
-    return $bad
 }
 
 start_agents() {
@@ -146,12 +96,7 @@ start_agents() {
     ((procs > n)) && procs=$n
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    if [[ -f $dir/pids ]]; then
-        local p alive=0
-        while read -r p; do ours "$p" "$dir" && alive=1; done <"$dir/pids"
-        ((alive)) && die "agents already running from $dir (stop them first: $0 stop $dir)"
-        rm -f "$dir/pids"
-    fi
+    refuse_if_running "$dir" agents them
     # Anything on our addresses, or a wildcard socket on PORT (snmpd on 0.0.0.0:161 would take every
     # 127.20.x.y:161 from us; Debian's snmpd listens on 127.0.0.1 and ::1 only)?
     local taken
@@ -258,12 +203,12 @@ EOF
     done
     printf 'agents=%d procs=%d port=%d startup_s=%.2f rss_mb=%d dir=%s\n' "$n" "$procs" "$PORT" \
         "$(echo "$t1 - $t0" | bc)" $((rss / 1024)) "$dir"
-    check_agents "$dir" || { stop_agents "$dir"; exit 1; }
+    check_agents "$dir" public "$IFACES" || { stop_agents "$dir"; exit 1; }
 }
 
 case ${1:-} in
     start) [[ $# == 3 ]] || usage; start_agents "$2" "$3" ;;
     stop) [[ $# == 2 ]] || usage; stop_agents "$(cd "$2" 2>/dev/null && pwd || echo "$2")" ;;
-    check) [[ $# == 2 ]] || usage; IFACES=${IFACES:-48} check_agents "$(cd "$2" && pwd)" ;;
+    check) [[ $# == 2 ]] || usage; check_agents "$(cd "$2" && pwd)" public "$IFACES" ;;
     *) usage ;;
 esac
