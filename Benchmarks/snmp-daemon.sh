@@ -44,18 +44,17 @@ db_pid=$(tsdb_pid)
 sleep "$INTERVAL"
 s0=$(tree_cpu "$pid"); d0=$(tree_cpu "$db_pid")
 t0=$(psql -c "SELECT now()")
-v0=$(psql -c "SELECT coalesce(max(value), 0) FROM sotp_stats WHERE metric = 'snmp.varbinds'")
 sleep $((INTERVAL * CYCLES))
 s1=$(tree_cpu "$pid"); d1=$(tree_cpu "$db_pid")
 t1=$(psql -c "SELECT now()")
 sleep 12  # the last stats row and the sink's flush
-v1=$(psql -c "SELECT coalesce(max(value), 0) FROM sotp_stats WHERE metric = 'snmp.varbinds' AND time <= '$t1'::timestamptz + interval '10 s'")
+oids=$(psql -c "SELECT coalesce(sum(varbinds), 0) FROM snmp_device_samples WHERE time >= '$t0' AND time < '$t1'")
 polls=$(psql -c "SELECT count(*) FROM snmp_device_samples WHERE reachable AND time >= '$t0' AND time < '$t1'")
 rated=$(psql -c "SELECT count(DISTINCT (device_id, time)) FROM snmp_interface_samples WHERE in_bps IS NOT NULL AND time >= '$t0' AND time < '$t1'")
 stat() { psql -c "SELECT coalesce(max(value), 0) FROM sotp_stats WHERE metric = 'snmp.$1'"; }
 secs=$((INTERVAL * CYCLES))
 echo "daemon=sotpd agents=$N interval_s=$INTERVAL cycles=$CYCLES polls=$polls polls_per_s=$(echo "scale=1; $polls / $secs" | bc)" \
-    "oids=$(echo "$v1 - $v0" | bc) sotpd_cpu_pct=$(echo "scale=1; 100 * ($s1 - $s0) / $hz / $secs" | bc)" \
+    "oids=$oids sotpd_cpu_pct=$(echo "scale=1; 100 * ($s1 - $s0) / $hz / $secs" | bc)" \
     "db_cpu_pct=$(echo "scale=1; 100 * ($d1 - $d0) / $hz / $secs" | bc) polls_with_rates=$rated" \
     "timeouts=$(stat timeouts) overruns=$(stat polls_overrun) failed=$(stat polls_failed)"
 kill -TERM "$pid"; wait "$pid" || true; pid=
