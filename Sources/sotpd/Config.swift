@@ -560,6 +560,13 @@ struct Config {
                 throw ConfigError(key: "devices[\(i)].\(e.key)", problem: e.problem)
             }
         }
+        // The vendor profiles are configuration too: a broken file stops sotpd (and check-config) here,
+        // naming the file and key. A missing directory is only a warning at start.
+        if snmp.enabled {
+            do { _ = try SNMPProfileLoader.load(dirs: snmp.profileDirs) } catch {
+                throw ConfigError(key: "snmp.profile_dirs", problem: "has a profile that cannot be used: \(error)")
+            }
+        }
     }
 
     /// A redacted, effective view for `sotpd check-config`.

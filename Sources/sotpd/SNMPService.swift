@@ -412,6 +412,7 @@ final class SNMPPollerCore: Sendable {
         o.maxInFlight = config.maxInFlight
         do { engine = try SNMPEngine(options: o) } catch { throw fail("\(error) (or set snmp.enabled = false)") }
         let loaded: (SNMPProfileSet, missing: [String], files: Int)
+        // The config check loaded them once already; a file changed since is a runtime failure.
         do { loaded = try SNMPProfileLoader.load(dirs: config.profileDirs) } catch {
             throw fail("snmp.profile_dirs: \(error)")
         }

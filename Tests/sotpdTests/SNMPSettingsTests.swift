@@ -74,6 +74,16 @@ struct SNMPSettingsTests {
         #expect(set.profile(sysObjectID: "1.3.6.1.4.1.424242.1", sysDescr: "Some box").name == "generic")
     }
 
+    @Test func brokenProfileIsAConfigError() throws {
+        let dir = TestDB.tempDir("profiles")
+        try "name = \"x\"\nvendor = \"X\"\nsys_descr = ['(?<os>']\n".write(toFile: dir + "/x.toml", atomically: true, encoding: .utf8)
+        let e = error("[snmp]\nprofile_dirs = [\"\(dir)\"]\n")
+        #expect(e?.key == "snmp.profile_dirs")
+        #expect(e?.problem.contains("x.toml: \"sys_descr[0]\" is not a valid pattern") == true, "\(String(describing: e))")
+        // A missing directory is not an error (a warning at start).
+        #expect(error("[snmp]\nprofile_dirs = [\"/nonexistent\"]\n") == nil)
+    }
+
     @Test func brokenProfileNamesFileAndKey() {
         func problem(_ text: String) -> String? {
             do {

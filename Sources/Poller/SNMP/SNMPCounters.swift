@@ -78,7 +78,7 @@ public enum SNMPCounterMath {
 
 extension SNMPDeviceState {
     /// Applies one poll: rates against the previous one, events for what changed, then remembers it.
-    public mutating func update(_ s: SNMPDeviceSample, reasonForDown: String? = nil) -> SNMPPollOutcome {
+    public mutating func update(_ s: SNMPDeviceSample) -> SNMPPollOutcome {
         var out = SNMPPollOutcome()
         if s.unreachable {
             if reachable != false {

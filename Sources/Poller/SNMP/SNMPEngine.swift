@@ -44,7 +44,7 @@ public final class SNMPEngine: @unchecked Sendable {
     private let inFlightGauge = Atomic<Int>(0)
     private let queuedGauge = Atomic<Int>(0)
     private var thread: Thread?
-    private let done = DispatchSemaphoreLite()
+    private let done = DispatchSemaphore(value: 0)
 
     private var slots: [Slot]
     private var freeSlots: [Int]
@@ -722,16 +722,5 @@ struct SNMPQueue {
             head = 0
         }
         return op
-    }
-}
-
-/// A one-shot wait for the engine thread's end, without Foundation.
-final class DispatchSemaphoreLite: Sendable {
-    private let m = Mutex<Bool>(false)
-
-    func signal() { m.withLock { $0 = true } }
-
-    func wait() {
-        while !m.withLock({ $0 }) { usleep(1000) }
     }
 }
