@@ -18,7 +18,7 @@ public final class SNMPD: @unchecked Sendable {
     private var child: Child?
 
     /// Starts snmpd with `users` (name, net-snmp auth protocol or nil, priv protocol or nil; passphrases
-    /// `authPass`/`privPass`) and waits until it answers a GET (at most 10 s).
+    /// `authPass`/`privPass`) and waits until it answers a GET (at most 30 s: a loaded machine).
     public init(users: [(String, String?, String?)] = []) throws {
         dir = NSTemporaryDirectory() + "snmpd-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -54,7 +54,7 @@ public final class SNMPD: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: persisted, withIntermediateDirectories: true)
         let env = ["SNMP_PERSISTENT_DIR": persisted, "MIBS": "", "HOME": dir]
         child = try Child("/usr/sbin/snmpd", ["-f", "-Lo", "-C", "-I", "-smux", "-c", dir + "/snmpd.conf," + persisted + "/snmpd.conf", "-p", dir + "/pid"], env: env)
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if (try? snmpcmd("snmpget", ["-v2c", "-c", "public", "-t", "0.3", "-r", "0", "127.0.0.1:\(port)", "1.3.6.1.2.1.1.3.0"]))?.contains("Timeticks") == true { return }
             if child?.exitStatus() != nil { break }
