@@ -111,6 +111,8 @@ struct ICMPTxTimestampTests {
     @Test("median RTT within 0.2 ms of the wire's and never below the injected 20 ms",
           arguments: [(false, false), (true, false), (false, true), (true, true)])
     func rttAgainstTheWire(v6: Bool, loaded: Bool) throws {
+        TimingIsolation.beginTiming()
+        defer { TimingIsolation.endTiming() }
         let label = "\(v6 ? "IPv6" : "IPv4") \(loaded ? "loaded" : "idle")"
         let r = try Self.sweep(v6: v6, loaded: loaded, mode: .auto)
         try Self.check(r, label)
@@ -120,6 +122,8 @@ struct ICMPTxTimestampTests {
 
     @Test("counter keys: the same, where the kernel cannot key each packet", arguments: [false, true])
     func counterKeysAgainstTheWire(loaded: Bool) throws {
+        TimingIsolation.beginTiming()
+        defer { TimingIsolation.endTiming() }
         let r = try Self.sweep(v6: false, loaded: loaded, mode: .counter)
         try Self.check(r, "IPv4 \(loaded ? "loaded" : "idle")")
         #expect(r.keys == .counter)
@@ -129,6 +133,8 @@ struct ICMPTxTimestampTests {
     @Test("user-space send times (txTimestamps off), for comparison: printed, not checked against the wire",
           arguments: [false, true])
     func userSpaceSendTimes(loaded: Bool) throws {
+        TimingIsolation.beginTiming()
+        defer { TimingIsolation.endTiming() }
         let r = try Self.sweep(v6: false, loaded: loaded, mode: .off)
         let median = try #require(r.rtts.median), wireMedian = try #require(r.wire.median)
         let pp = Self.perProbe(r)
@@ -140,6 +146,8 @@ struct ICMPTxTimestampTests {
 
     @Test("counter keys: after a lost count, probes go unkeyed until the counter is reset, and no stamp is misplaced")
     func counterResetAfterALostCount() throws {
+        TimingIsolation.beginTiming()
+        defer { TimingIsolation.endTiming() }
         let r = try Self.sweep(v6: false, loaded: false, mode: .counter) { p in
             Thread.sleep(forTimeInterval: 0.4)
             p.loseTxKeyCount()
@@ -152,6 +160,8 @@ struct ICMPTxTimestampTests {
 
     @Test("counter keys stay right past sends refused at routing", arguments: [ICMPTxTimestamps.auto, .counter])
     func refusedSendsKeepTheCount(mode: ICMPTxTimestamps) throws {
+        TimingIsolation.beginTiming()
+        defer { TimingIsolation.endTiming() }
         let ns = try NetNS.create(tag: "txref")
         defer { ns.destroy() }
         try ns.startResponder(delayMicros: 20_000, lossPercent: 0)

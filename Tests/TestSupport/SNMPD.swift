@@ -20,11 +20,16 @@ public final class SNMPD: @unchecked Sendable {
     /// Starts snmpd with `users` (name, net-snmp auth protocol or nil, priv protocol or nil; passphrases
     /// `authPass`/`privPass`) and waits until it answers a GET (at most 30 s: a loaded machine).
     public init(users: [(String, String?, String?)] = []) throws {
+        // An agent and the tools run against it load the machine: not while a wire-timing test measures.
+        TimingIsolation.beginLoad()
         dir = NSTemporaryDirectory() + "snmpd-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         port = UInt16(TestDB.freePort())
         self.users = users
-        try start()
+        do { try start() } catch {
+            TimingIsolation.endLoad()
+            throw error
+        }
     }
 
     /// (Re)starts snmpd with the same state directory.
@@ -74,6 +79,7 @@ public final class SNMPD: @unchecked Sendable {
     deinit {
         stop()
         try? FileManager.default.removeItem(atPath: dir)
+        TimingIsolation.endLoad()
     }
 
     /// Runs a net-snmp tool with a private state directory and no MIBs; its output.
