@@ -114,8 +114,14 @@ public enum Schema {
         _ conn: borrowing PGConnection, _ r: Retention, license: TimescaleLicense, pruneLedger: Bool = true
     ) throws(PGError) -> Int {
         var n = 0
-        // Only the hypertables this database has (one migrated to an older version lacks later ones).
-        let present = Set(try conn.query("SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public'").compactMap { $0.first ?? nil })
+        // Only the hypertables this database has (one migrated to an older version lacks later ones),
+        // in the schema their unqualified names resolve to: the migrations create them unqualified, so
+        // they land in the first schema of the search_path that exists — `sotp` for the default role
+        // `sotp` ("$user", public), `public` for another role.
+        let present = Set(try conn.query("""
+            SELECT h.hypertable_name FROM timescaledb_information.hypertables h
+            WHERE to_regclass(format('%I', h.hypertable_name)) = to_regclass(format('%I.%I', h.hypertable_schema, h.hypertable_name))
+            """).compactMap { $0.first ?? nil })
         for (table, cls) in hypertables where present.contains(table) {
             let days = switch cls {
             case .metrics: r.metricsDays

@@ -85,6 +85,24 @@ struct SchemaTests {
         }
     }
 
+    /// The tables land in the schema the migrating role's search_path picks (`sotp` for the role
+    /// `sotp`): retention must find them there and really drop an expired chunk.
+    @Test func retentionDropsExpiredChunksWhereverTheTablesLive() throws {
+        try withScratchDatabase { (conn) throws in
+            try Schema.migrate(conn)
+            let schema = try TestDB.scalar(conn, "SELECT hypertable_schema FROM timescaledb_information.hypertables WHERE hypertable_name = 'icmp_samples'")
+            let current = try TestDB.scalar(conn, "SELECT current_schema()")
+            #expect(schema == current, "icmp_samples in \(schema ?? "nil")")
+            try conn.execute("""
+                INSERT INTO icmp_samples (time, address, sent, received, loss_pct) VALUES
+                    (now() - INTERVAL '100 days', '127.0.0.1', 3, 3, 0), (now(), '127.0.0.1', 3, 3, 0)
+                """)
+            let dropped = try Schema.applyRetention(conn, Retention(metricsDays: 90), license: .apache)
+            #expect(dropped >= 1)
+            #expect(try TestDB.scalar(conn, "SELECT count(*) FROM icmp_samples") == "1")
+        }
+    }
+
     @Test func migrationFiveLeavesFlowsOneAscendingTimeIndex() throws {
         try withScratchDatabase { (conn) throws in
             #expect(try Schema.migrate(conn, upTo: 4) == (0, 4))
