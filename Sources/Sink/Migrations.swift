@@ -38,7 +38,7 @@ public let hypertables: [(table: String, dataClass: DataClass)] = [
     ("icmp_samples", .metrics), ("snmp_interface_samples", .metrics), ("snmp_device_samples", .metrics),
     ("sotp_stats", .metrics), ("flows", .flows), ("syslog", .logs), ("snmp_traps", .logs),
     ("interface_counters", .metrics), ("flows_1m", .flows), ("snmp_storage_samples", .metrics),
-    ("device_events", .events),
+    ("device_events", .events), ("agent_metrics", .metrics),
 ]
 
 public let migrations: [Migration] = [
@@ -570,6 +570,25 @@ public let migrations: [Migration] = [
             -- SNMP events name the interface they are about (kind 'interface'); 'snmp' is reachability,
             -- 'reboot' an agent restart (sysUpTime fell behind the clock).
             ALTER TABLE device_events ADD COLUMN if_index int8;
+            """
+    ),
+    Migration(
+        version: 9, name: "push ingest",
+        sql: """
+            -- Metrics pushed by agents on servers (POST /api/v1/ingest): CPU, memory, disks and any named
+            -- value. host is what the agent calls itself (devices.name when it is a device: join on it);
+            -- instance tells apart series of one metric on a host (a disk's mount point, a CPU core), '' if
+            -- none; source is the address the push came from.
+            CREATE TABLE agent_metrics (
+                time      timestamptz NOT NULL,
+                host      text        NOT NULL,
+                metric    text        NOT NULL,
+                instance  text        NOT NULL DEFAULT '',
+                value     float8      NOT NULL,
+                source    inet
+            );
+            SELECT create_hypertable('agent_metrics', by_range('time', INTERVAL '1 day'));
+            CREATE INDEX agent_metrics_host_metric_time_idx ON agent_metrics (host, metric, time DESC);
             """
     ),
 ]

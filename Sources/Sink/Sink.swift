@@ -346,7 +346,10 @@ public final class Sink: Sendable {
                 }
             }
             do {
+                let started = ContinuousClock.now
                 let outcome = try BatchWriter.write(batch, on: conn!)
+                let took = ContinuousClock.now - started
+                stats.recordLatency(micros: Int(took.components.seconds) * 1_000_000 + Int(took.components.attoseconds / 1_000_000_000_000))
                 stats.add(stats.rowsWritten, outcome.written)
                 stats.add(stats.rowsDeadLettered, outcome.deadLettered)
                 stats.add(stats.rowsAlreadyApplied, outcome.alreadyApplied)

@@ -20,8 +20,33 @@ public final class SinkStats: Sendable {
     let memoryBytes = Atomic<Int>(0)
     let spoolBytes = Atomic<Int>(0)
     let spoolFiles = Atomic<Int>(0)
+    /// Batch write latency (ledger, COPY and COMMIT of one batch): a count per bucket of
+    /// `latencyBoundsMicros` (the last is above every bound), and the sum in microseconds. A lock, not
+    /// atomics: it is taken once per batch, a few times a second.
+    let latencyHistogram = Mutex<(counts: [Int], sumMicros: Int)>(([Int](repeating: 0, count: SinkStats.latencyBoundsMicros.count + 1), 0))
+
+    /// Upper bounds of the batch latency buckets, in microseconds (Prometheus `le`): 1 ms … 30 s.
+    public static let latencyBoundsMicros: [Int] = [
+        1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+        10_000_000, 30_000_000,
+    ]
 
     init() {}
+
+    /// Records one batch written in `micros`.
+    func recordLatency(micros: Int) {
+        let i = Self.latencyBoundsMicros.firstIndex { micros <= $0 } ?? Self.latencyBoundsMicros.count
+        latencyHistogram.withLock {
+            $0.counts[i] += 1
+            $0.sumMicros += micros
+        }
+    }
+
+    /// Batch write latency so far: the count in each bucket (not cumulative; the last is above every
+    /// bound) and the sum of latencies in microseconds.
+    public func latency() -> (counts: [Int], sumMicros: Int) {
+        latencyHistogram.withLock { $0 }
+    }
 
     /// A point-in-time copy of the counters.
     public struct Snapshot: Sendable, Equatable {

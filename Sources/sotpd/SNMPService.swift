@@ -64,6 +64,8 @@ final class SNMPPollStats: Sendable {
     let polls = Atomic<Int>(0), pollsFailed = Atomic<Int>(0), pollsPartial = Atomic<Int>(0), overruns = Atomic<Int>(0)
     let wraps = Atomic<Int>(0), resets = Atomic<Int>(0), reboots = Atomic<Int>(0), metadataDropped = Atomic<Int>(0)
     let devices = Atomic<Int>(0), running = Atomic<Int>(0)
+    /// How late the most overdue poll of the scheduler's latest pass that started any began, in µs.
+    let lagMicros = Atomic<Int>(0)
 
     var fields: [(String, Int)] {
         [("polls", polls.load(ordering: .relaxed)), ("polls_failed", pollsFailed.load(ordering: .relaxed)),
@@ -547,9 +549,11 @@ final class SNMPService: Service, Sendable {
                 }
             }
             var soonest = nextRefresh
+            var lag: Int64 = -1
             for (id, entry) in targets {
                 var e = entry
                 if e.next <= now {
+                    lag = max(lag, now - e.next)
                     core.poll(e.0)
                     // Keep the grid: skip whole intervals missed (a stall), never poll twice to catch up.
                     let step = Int64(e.0.intervalSeconds) * 1_000_000_000
@@ -558,6 +562,8 @@ final class SNMPService: Service, Sendable {
                 }
                 soonest = min(soonest, e.next)
             }
+            // The lag of the polls started in this pass (kept from the last pass that started one).
+            if lag >= 0 { core.stats.lagMicros.store(Int(lag / 1000), ordering: .relaxed) }
             let wait = max(0, min(soonest - monotonicNanos(), 100_000_000))
             if wait > 0 { Thread.sleep(forTimeInterval: Double(wait) / 1e9) }
         }

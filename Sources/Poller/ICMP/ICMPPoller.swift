@@ -632,7 +632,12 @@ private struct SenderSide: ~Copyable {
         guard n > 0 else { return }
         // The clock for the tokens; the kernel's transmit timestamp replaces it for the RTT when it comes.
         let sentAt = realtimeNanos(), sentMono = monotonicNanos()
-        for p in v6 ? pending6 : pending4 { lateness[ICMPStats.bucket(latenessNanos: sentMono - p.due)] += 1 }
+        var worst: Int64 = 0
+        for p in v6 ? pending6 : pending4 {
+            lateness[ICMPStats.bucket(latenessNanos: sentMono - p.due)] += 1
+            worst = max(worst, sentMono - p.due)
+        }
+        e.stats.lagMicros.store(Int(worst / 1000), ordering: .relaxed)
         let writer = ProbeWriter(codec: v6 ? codec6 : codec4, slots: slots, id: e.identifier, sentAt: sentAt)
         let holdOff = longestTimeout + 100_000_000
         if v6 {

@@ -32,6 +32,12 @@ public final class ICMPStats: Sendable {
         [Int](repeating: 0, count: ICMPStats.latenessBuckets), [Int](repeating: 0, count: ICMPStats.latenessBuckets)))
 
     static let latenessBuckets = 1000 + 9990 + 1
+    /// How late against schedule the most overdue probe of the latest send batch left, in µs: the
+    /// poller's lag now (/metrics' cycle lag), where the histogram above is its history.
+    let lagMicros = Atomic<Int>(0)
+
+    /// The sender's current lag behind schedule in microseconds (see `lagMicros`).
+    public var currentLagMicros: Int { lagMicros.load(ordering: .relaxed) }
 
     init() {}
 
