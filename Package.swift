@@ -78,6 +78,8 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                // SHA-256 of API tokens.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
 

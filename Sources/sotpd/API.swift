@@ -1,11 +1,12 @@
-// sotpd's HTTP API: GET /healthz and GET /metrics (Prometheus text format), served by Hummingbird as a
-// service of `sotpd run`. Every metric is read at scrape time from counters sotpd already keeps.
+// sotpd's /metrics (Prometheus text format): the catalogue of names and the registry that renders them.
+// Every metric is read at scrape time from counters sotpd already keeps. The server is APIService.
 import Capture
 import Flow
 import Foundation
 import Hummingbird
 import Logging
 import Prometheus
+import Sink
 import ServiceLifecycle
 import Synchronization
 
@@ -216,10 +217,13 @@ final class MetricsRegistry: Sendable {
     private let registry = PrometheusCollectorRegistry()
     private let state = Mutex(State())
     let sources: [MetricSource]
+    /// Families rendered by their owners (histograms kept outside swift-prometheus), appended as they are.
+    let textSources: [@Sendable () -> String]
     let logger: Logger
 
-    init(sources: [MetricSource], logger: Logger) {
+    init(sources: [MetricSource], textSources: [@Sendable () -> String] = [], logger: Logger) {
         self.sources = sources
+        self.textSources = textSources
         self.logger = logger
     }
 
@@ -229,7 +233,9 @@ final class MetricsRegistry: Sendable {
             for source in sources {
                 for m in source() { set(m, &s) }
             }
-            return registry.emitToBuffer()
+            var out = registry.emitToBuffer()
+            for t in textSources { out += Array(t().utf8) }
+            return out
         }
     }
 
@@ -336,66 +342,14 @@ struct APIError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// The HTTP API as a service of `sotpd run`: GET /healthz (200 while sotpd runs) and GET /metrics.
-/// Listed last in the group, so SIGTERM stops it first.
-struct APIService: Service {
-    static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
-    let host: String
-    let port: Int
-    let metrics: MetricsRegistry
-    let logger: Logger
-
-    /// The address as api.listen writes it.
-    var listen: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-
-    /// Checks now that the address can be listened on, so a port in use or an address that is not this
-    /// host's stops sotpd before any other service starts (Hummingbird binds it again when it runs).
-    init(host: String, port: Int, metrics: MetricsRegistry, logger: Logger) throws(APIError) {
-        self.host = host
-        self.port = port
-        self.metrics = metrics
-        self.logger = logger
-        if let problem = tryBind(host: host, port: port) {
-            throw APIError(description: "api.listen \"\(listen)\": cannot listen there: \(problem)")
-        }
-    }
-
-    func run() async throws {
-        let router = Router()
-        router.get("healthz") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
-        }
-        let metrics = self.metrics
-        router.get("metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: Self.metricsContentType], body: .init(byteBuffer: ByteBuffer(bytes: metrics.scrape())))
-        }
-        let running = RunningFlag()
-        let logger = self.logger, listen = self.listen
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: nil),
-            onServerRunning: { _ in
-                running.value.store(true, ordering: .releasing)
-                logger.info("API listening", metadata: ["address": "\(listen)"])
-            },
-            logger: logger)
-        do {
-            try await app.run()
-        } catch {
-            if running.value.load(ordering: .acquiring) { throw error }
-            throw APIError(description: "api.listen \"\(listen)\": cannot listen there: \(error)")
-        }
-    }
-}
-
 /// Set once the server listens: an error before it is about the address, one after is not.
-private final class RunningFlag: Sendable {
+final class RunningFlag: Sendable {
     let value = Atomic<Bool>(false)
 }
 
 /// Binds (and closes) a TCP socket at host:port with SO_REUSEADDR, as Hummingbird's own socket is; nil
 /// when that works, else what the kernel said.
-private func tryBind(host: String, port: Int) -> String? {
+func tryBind(host: String, port: Int) -> String? {
     var v4 = in_addr(), v6 = in6_addr()
     let isV4 = inet_pton(AF_INET, host, &v4) == 1
     guard isV4 || inet_pton(AF_INET6, host, &v6) == 1 else { return "\"\(host)\" is not an IP address" }
@@ -420,4 +374,49 @@ private func tryBind(host: String, port: Int) -> String? {
     }
     let e = errno
     return rc == 0 ? nil : "\(String(cString: strerror(e))) (errno \(e))"
+}
+
+// MARK: listeners, histograms, lag
+
+/// `sotp_listener_*_total{listener, port}` of UDP receivers: the same families for flow, syslog and
+/// trap listeners, so one alert rule covers kernel drops on any of them.
+func listenerSamples(_ listener: String, _ receivers: [UDPReceiver]) -> [MetricSample] {
+    var out: [MetricSample] = []
+    for r in receivers {
+        let s = r.stats.snapshot()
+        let labels = [("listener", listener), ("port", String(r.port))]
+        out.append(MetricSample(name: "sotp_listener_datagrams_total", kind: .counter, help: "Datagrams received by a UDP listener.", labels: labels, value: Double(s.datagrams)))
+        out.append(MetricSample(name: "sotp_listener_bytes_total", kind: .counter, help: "Bytes of datagrams received by a UDP listener.", labels: labels, value: Double(s.bytes)))
+        out.append(MetricSample(
+            name: "sotp_listener_kernel_drops_total", kind: .counter, help: "Datagrams the kernel dropped at a UDP listener because a receive queue was full.",
+            labels: labels, value: Double(s.kernelDrops)))
+        out.append(MetricSample(
+            name: "sotp_listener_truncated_total", kind: .counter, help: "Datagrams longer than a UDP listener's receive buffer (their tail lost).",
+            labels: labels, value: Double(s.truncated)))
+    }
+    return out
+}
+
+/// `sotp_poller_cycle_lag_seconds{poller}`: how far behind schedule a poller's latest work started.
+func cycleLagSample(_ poller: String, micros: Int) -> MetricSample {
+    MetricSample(
+        name: "sotp_poller_cycle_lag_seconds", kind: .gauge,
+        help: "How late against schedule the poller's latest probes or polls started (ICMP: the latest send batch; SNMP: the latest scheduler pass).",
+        labels: [("poller", poller)], value: Double(micros) / 1_000_000)
+}
+
+/// The text exposition of the sink's batch latency histogram (`sotp_sink_batch_latency_seconds`):
+/// swift-prometheus' histograms record observations themselves, while this one is kept by the sink.
+func sinkLatencyExposition(_ stats: SinkStats) -> String {
+    let (counts, sum) = stats.latency()
+    let name = "sotp_sink_batch_latency_seconds"
+    var text = "# HELP \(name) Time to write one batch (ledger row, COPY, COMMIT).\n# TYPE \(name) histogram\n"
+    var cumulative = 0
+    for (i, bound) in SinkStats.latencyBoundsMicros.enumerated() {
+        cumulative += counts[i]
+        text += "\(name)_bucket{le=\"\(Double(bound) / 1_000_000)\"} \(cumulative)\n"
+    }
+    cumulative += counts.last ?? 0
+    text += "\(name)_bucket{le=\"+Inf\"} \(cumulative)\n\(name)_sum \(Double(sum) / 1_000_000)\n\(name)_count \(cumulative)\n"
+    return text
 }

@@ -142,8 +142,14 @@ let configKeys: [ConfigKey] = [
     .init(path: "stats.interval_s", kind: .int(0...3600), defaultValue: .int(10),
           doc: "how often sotpd writes its own counters to sotp_stats; 0 turns it off"),
     .init(path: "api.listen", kind: .string, defaultValue: .string("127.0.0.1:9750"),
-          doc: "address and port of the HTTP API (/healthz, /metrics; no authentication): \"[::]:9750\" for every address; \"\": no API",
+          doc: "address and port of the HTTP API (/healthz, /readyz, /metrics, /api/v1): \"[::]:9750\" for every address; \"\": no API",
           format: .listenOrEmpty),
+    .init(path: "api.metrics_auth", kind: .bool, defaultValue: .bool(false),
+          doc: "require a viewer token for /metrics too (/healthz and /readyz stay open for probes)"),
+    .init(path: "api.max_body_bytes", kind: .int(1024...(64 << 20)), defaultValue: .int(1 << 20),
+          doc: "largest request body accepted (413 beyond it)"),
+    .init(path: "api.db_connections", kind: .int(1...32), defaultValue: .int(2),
+          doc: "database connections the API keeps for /api/v1 (each on a thread of its own)"),
     // The probe keys (interval_s … up_after) are also per-device overrides in [[devices]] with these ranges.
     .init(path: "icmp.enabled", kind: .bool, defaultValue: .bool(true), doc: "run the ICMP poller"),
     .init(path: "icmp.interval_s", kind: .int(1...86400), defaultValue: .int(30), doc: "time between the starts of a target's cycles"),
@@ -338,6 +344,8 @@ struct Config {
     var databasePassword: String?
     /// `[[snmp_users]]`: SNMPv3 users (traps and informs now, the SNMP poller later), secrets resolved.
     var snmpUsers: [SNMPUserConfig] = []
+    /// `[[api_tokens]]`: bearer tokens of /api/v1, as digests.
+    var apiTokens: [APIToken] = []
 
     func int(_ key: String) -> Int {
         guard case .int(let v) = values[key] else { preconditionFailure("\(key) is not an int key") }
@@ -424,6 +432,15 @@ struct Config {
     /// api.listen as host and port; nil when the API is off ("").
     var apiListen: (host: String, port: Int)? { parseListen(string("api.listen")) }
 
+    /// The API's tokens, limits and the validators its requests go through.
+    var apiSettings: APISettings {
+        APISettings(
+            tokens: APITokenStore(apiTokens), metricsAuth: bool("api.metrics_auth"), maxBodyBytes: int("api.max_body_bytes"),
+            dbConnections: int("api.db_connections"), connectInfo: connectInfo,
+            devices: DeviceValidator(icmp: ICMPInventory(icmp: icmp), snmp: SNMPConfig(self)),
+            ingest: IngestParser(retentionDays: int("retention.metrics_days")))
+    }
+
     /// database.url with any password in it replaced by `***`, for logs.
     var redactedDatabaseURL: String { redactPassword(string("database.url")) }
 
@@ -477,6 +494,7 @@ struct Config {
         let sections = Set(configKeys.map { String($0.path.split(separator: ".")[0]) })
         var devices: [DeviceConfig] = []
         var snmpUsers: [SNMPUserConfig] = []
+        var apiTokens: [APIToken] = []
 
         for (name, value) in table {
             if name == "devices" {
@@ -487,8 +505,12 @@ struct Config {
                 snmpUsers = try parseSNMPUsers(value)
                 continue
             }
+            if name == "api_tokens" {
+                apiTokens = try parseAPITokens(value)
+                continue
+            }
             guard sections.contains(name) else {
-                throw ConfigError(key: name, problem: "is not a known section\(suggest(name, among: sections.sorted() + ["devices", "snmp_users"]))")
+                throw ConfigError(key: name, problem: "is not a known section\(suggest(name, among: sections.sorted() + ["devices", "snmp_users", "api_tokens"]))")
             }
             guard let section = value.table else {
                 throw ConfigError(key: name, problem: "must be a table ([\(name)]), got \(describe(value))")
@@ -507,7 +529,7 @@ struct Config {
                 values[key.path] = try convertEnv(raw, for: key)
             }
         }
-        var config = Config(values: values, devices: devices, databasePassword: nil, snmpUsers: snmpUsers)
+        var config = Config(values: values, devices: devices, databasePassword: nil, snmpUsers: snmpUsers, apiTokens: apiTokens)
         try config.resolveSecrets()
         try config.crossCheck()
         return config

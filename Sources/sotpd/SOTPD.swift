@@ -79,6 +79,9 @@ struct Run: AsyncParsableCommand {
         // per-exporter series.
         let sinkStats = sink.stats
         var metrics: [MetricSource] = [{ StatsCatalog.samples(sinkStats.snapshot().fields.map { ("sink." + $0.0, Double($0.1)) }) }]
+        // What /readyz checks: each listener and poller service is running (and the API's database probe).
+        let readiness = Readiness()
+        metrics.append { readiness.samples }
         if config.icmp.enabled {
             // After the sink in the list, so the group stops the poller first and its last rows get written.
             let icmp: ICMPService
@@ -87,9 +90,9 @@ struct Run: AsyncParsableCommand {
             } catch {
                 throw fail("\(error) (or set icmp.enabled = false)")
             }
-            services.append(icmp)
+            services.append(ReadinessTracked(icmp, "icmp", .pollers, readiness))
             stats.sources.append { icmp.statsFields() }
-            metrics.append { icmp.metricSamples() }
+            metrics.append { icmp.metricSamples() + [cycleLagSample("icmp", micros: icmp.poller.stats.currentLagMicros)] }
         }
         if config.bool("flow.enabled") && !config.flowListeners.isEmpty {
             let flow: FlowService
@@ -98,10 +101,10 @@ struct Run: AsyncParsableCommand {
             } catch {
                 throw fail("\(error) (or set flow.enabled = false)")
             }
-            services.append(flow)
+            services.append(ReadinessTracked(flow, "flow", .listeners, readiness))
             let flowFields: @Sendable () -> [(String, Double)] = { flow.statsFields() }
             stats.sources.append(flowFields)
-            metrics.append { StatsCatalog.samples(flowFields()) + flow.metricSamples() }
+            metrics.append { StatsCatalog.samples(flowFields()) + flow.metricSamples() + listenerSamples("flow", flow.receivers) }
         }
         // Syslog and traps link what they store to devices by source address, through one shared map.
         let deviceAddresses = DeviceAddresses()
@@ -112,10 +115,10 @@ struct Run: AsyncParsableCommand {
             } catch {
                 throw fail("\(error) (or set syslog.enabled = false)")
             }
-            services.append(syslog)
+            services.append(ReadinessTracked(syslog, "syslog", .listeners, readiness))
             let fields: @Sendable () -> [(String, Double)] = { syslog.statsFields() }
             stats.sources.append(fields)
-            metrics.append { StatsCatalog.samples(fields()) }
+            metrics.append { StatsCatalog.samples(fields()) + listenerSamples("syslog", syslog.receivers) }
         }
         if config.bool("traps.enabled") && config.int("traps.port") != 0 {
             let traps: TrapService
@@ -124,23 +127,25 @@ struct Run: AsyncParsableCommand {
             } catch {
                 throw fail("\(error) (or set traps.enabled = false)")
             }
-            services.append(traps)
+            services.append(ReadinessTracked(traps, "traps", .listeners, readiness))
             let fields: @Sendable () -> [(String, Double)] = { traps.statsFields() }
             stats.sources.append(fields)
-            metrics.append { StatsCatalog.samples(fields()) }
+            metrics.append { StatsCatalog.samples(fields()) + listenerSamples("traps", [traps.receiver]) }
         }
         if config.bool("snmp.enabled") {
             let snmp = try SNMPService(config: SNMPConfig(config), info: config.connectInfo, sink: sink, logger: logger)
-            services.append(snmp)
+            services.append(ReadinessTracked(snmp, "snmp", .pollers, readiness))
             let fields: @Sendable () -> [(String, Double)] = { snmp.statsFields() }
             stats.sources.append(fields)
-            metrics.append { StatsCatalog.samples(fields()) }
+            metrics.append { StatsCatalog.samples(fields()) + [cycleLagSample("snmp", micros: snmp.core.stats.lagMicros.load(ordering: .relaxed))] }
         }
         services.append(stats)
         if let (host, port) = config.apiListen {
             // Last in the list, so the group stops the API first.
             do {
-                services.append(try APIService(host: host, port: port, metrics: MetricsRegistry(sources: metrics, logger: logger), logger: logger))
+                let registry = MetricsRegistry(sources: metrics, textSources: [{ sinkLatencyExposition(sinkStats) }], logger: logger)
+                services.append(try APIService(
+                    host: host, port: port, metrics: registry, readiness: readiness, settings: config.apiSettings, sink: sink, logger: logger))
             } catch {
                 throw fail("\(error) (or set api.listen = \"\" to run without the API)")
             }

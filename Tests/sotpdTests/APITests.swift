@@ -61,7 +61,13 @@ func expositionProblems(_ text: String) -> [String] {
     for line in text.split(separator: "\n") {
         if line.hasPrefix("# TYPE ") {
             let parts = line.split(separator: " ")
-            if parts.count == 4, ["counter", "gauge"].contains(parts[3]) { typed.insert(String(parts[2])) } else { problems.append(String(line)) }
+            if parts.count == 4, ["counter", "gauge"].contains(parts[3]) {
+                typed.insert(String(parts[2]))
+            } else if parts.count == 4, parts[3] == "histogram" {
+                for suffix in ["_bucket", "_sum", "_count"] { typed.insert(String(parts[2]) + suffix) }
+            } else {
+                problems.append(String(line))
+            }
             continue
         }
         if line.hasPrefix("# HELP ") { continue }
