@@ -613,6 +613,10 @@ struct Config {
                 out += "\(k) = \(k == "snmp_community" ? "\"<redacted>\"" : v)\n"
             }
         }
+        for t in apiTokens {
+            // The digest is shown: it is what the file holds anyway, and it tells which token is which.
+            out += "\n[[api_tokens]]\nname = \"\(t.name)\"\nrole = \"\(t.role.rawValue)\"\ntoken_sha256 = \"\(t.sha256.map { String(format: "%02x", $0) }.joined())\"\n"
+        }
         return out
     }
 }

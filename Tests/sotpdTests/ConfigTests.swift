@@ -349,6 +349,16 @@ struct BadConfigExitTests {
         ("[discovery]\nallow = [\"10.0.0.1/8\"]\n", "\"discovery.allow[0]\" must be a CIDR prefix"),
         ("[flow]\naggregate = [\"src_ip\"]\n", "\"flow.aggregate[0]\" must be one of the flow fields exporter, observation_domain, src_addr"),
         ("[[devices]]\nname = \"a\"\naddress = \"192.0.2.1\"\ntimeout_ms = 30000\n", "\"devices[0].timeout_ms\" does not fit"),
+        ("[api]\nmax_body_bytes = 10\n", "\"api.max_body_bytes\" must be an integer in 1024…67108864"),
+        ("[[api_tokens]]\nname = \"g\"\nrole = \"root\"\ntoken_sha256 = \"\(String(repeating: "a", count: 64))\"\n",
+         "\"api_tokens[0].role\" must be one of admin, operator, viewer, got \"root\""),
+        ("[[api_tokens]]\nname = \"g\"\nrole = \"viewer\"\ntoken_sha256 = \"abc\"\n", "\"api_tokens[0].token_sha256\" must be 64 hex digits"),
+        ("[[api_tokens]]\nname = \"g\"\nrole = \"viewer\"\n", "\"api_tokens[0].token_sha256\" or token_file is required"),
+        ("[[api_tokens]]\nrole = \"viewer\"\ntoken_sha256 = \"\(String(repeating: "a", count: 64))\"\n", "\"api_tokens[0].name\" is required"),
+        ("[[api_tokens]]\nname = \"g\"\nrole = \"viewer\"\ntoken = \"plain\"\n", "\"api_tokens[0].token\" is not a known key"),
+        ("[[api_tokens]]\nname = \"g\"\nrole = \"viewer\"\ntoken_file = \"/nonexistent/t\"\n", "\"api_tokens[0].token_file\" names /nonexistent/t"),
+        ("[[api_tokens]]\nname = \"g\"\nrole = \"viewer\"\ntoken_sha256 = \"\(String(repeating: "a", count: 64))\"\n[[api_tokens]]\nname = \"g\"\nrole = \"admin\"\ntoken_sha256 = \"\(String(repeating: "b", count: 64))\"\n",
+         "\"api_tokens[1].name\" repeats the token name \"g\""),
     ]
 
     @Test(arguments: 0..<cases.count)
