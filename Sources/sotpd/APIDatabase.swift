@@ -114,7 +114,7 @@ final class APIDatabase: Sendable {
             if stopping { return nil }
             wake.lock()
             // Checked again under the condition's lock, so a signal sent before the wait is not lost.
-            if state.withLock({ $0.waiting == 0 && !$0.stopping }) { wake.wait(until: Date(timeIntervalSinceNow: 1)) }
+            if state.withLock({ $0.waiting == 0 && !$0.stopping }) { _ = wake.wait(until: Date(timeIntervalSinceNow: 1)) }
             wake.unlock()
         }
     }

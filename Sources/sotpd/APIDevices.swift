@@ -64,8 +64,8 @@ struct DeviceValidator: Sendable {
             case "name":
                 guard let s = v as? String else { throw .invalid(k, "must be a string, got \(jsonText(v))") }
                 let t = s.trimmingCharacters(in: .whitespaces)
-                guard !t.isEmpty, t == s, s.count <= Self.maxNameLength, !s.contains(where: { $0.isNewline || $0 == "\0" }) else {
-                    throw .invalid(k, "must be 1…\(Self.maxNameLength) characters without leading or trailing spaces or line breaks")
+                guard !t.isEmpty, t == s, s.count <= Self.maxNameLength, !s.contains(where: isControl) else {
+                    throw .invalid(k, "must be 1…\(Self.maxNameLength) characters without leading or trailing spaces or control characters")
                 }
                 d.name = s
             case "address":
@@ -78,7 +78,7 @@ struct DeviceValidator: Sendable {
                 var tags: [String] = []
                 for (i, item) in list.enumerated() {
                     guard let s = item as? String, !s.isEmpty, s.count <= Self.maxTagLength,
-                        !s.contains(where: { $0.isWhitespace || $0 == "," || $0 == "{" || $0 == "}" || $0 == "\"" || $0 == "\\" })
+                        !s.contains(where: { $0.isWhitespace || isControl($0) || $0 == "," || $0 == "{" || $0 == "}" || $0 == "\"" || $0 == "\\" })
                     else {
                         throw .invalid("tags[\(i)]", "must be 1…\(Self.maxTagLength) characters without spaces, commas, braces, quotes or backslashes, got \(jsonText(item))")
                     }
@@ -90,6 +90,11 @@ struct DeviceValidator: Sendable {
                 if k == "enabled" { d.enabled = b } else if k == "icmp" { d.icmp = b } else { d.snmp = b }
             case "settings":
                 guard let dict = v as? [String: Any] else { throw .invalid(k, "must be a JSON object, got \(jsonText(v))") }
+                for (key, value) in dict {
+                    if let str = value as? String, str.contains(where: isControl) {
+                        throw .invalid("settings.\(key)", "must not hold control characters")
+                    }
+                }
                 let known = Set(ProbeOverrides.intKeys + ["source"] + SNMPOverrides.keys)
                 for key in dict.keys.sorted() where !known.contains(key) {
                     throw APIProblem(
@@ -160,6 +165,12 @@ func jsonObject(_ body: [UInt8]) throws(APIProblem) -> [String: Any] {
 func jsonErrorText(_ error: Error) -> String {
     let ns = error as NSError
     return (ns.userInfo[NSDebugDescriptionErrorKey] as? String) ?? ns.localizedDescription
+}
+
+/// A C0 control character or DEL: never valid in a name, tag or label (and PostgreSQL's text and jsonb
+/// cannot hold NUL at all).
+func isControl(_ c: Character) -> Bool {
+    c.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
 }
 
 /// A JSON boolean (not 0 or 1).

@@ -73,7 +73,7 @@ struct IngestParser {
         }
         guard let hostValue = o["host"] else { throw APIProblem(status: 422, code: "missing_field", field: p + "host", message: "\(p)host: is required") }
         guard let host = hostValue as? String, !host.isEmpty, host.count <= Self.maxHostLength,
-            !host.contains(where: { $0.isWhitespace || $0.isNewline || $0 == "\0" })
+            !host.contains(where: { $0.isWhitespace || isControl($0) })
         else {
             throw .invalid(p + "host", "must be 1…\(Self.maxHostLength) characters without spaces, got \(jsonText(hostValue))")
         }
@@ -136,8 +136,8 @@ struct IngestParser {
             if required { throw APIProblem(status: 422, code: "missing_field", field: field, message: "\(field): is required") }
             return ""
         }
-        guard let s = v as? String, s.count <= Self.maxInstanceLength, !s.contains(where: { $0.isNewline || $0 == "\0" }) else {
-            throw .invalid(field, "must be a string of at most \(Self.maxInstanceLength) characters without line breaks, got \(jsonText(v))")
+        guard let s = v as? String, s.count <= Self.maxInstanceLength, !s.contains(where: isControl) else {
+            throw .invalid(field, "must be a string of at most \(Self.maxInstanceLength) characters without control characters, got \(jsonText(v))")
         }
         if required && s.isEmpty { throw .invalid(field, "must not be empty") }
         return s

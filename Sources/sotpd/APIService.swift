@@ -216,36 +216,54 @@ struct APIHandlers: Sendable {
 
     typealias Context = APIRequestContext
 
+    /// One operation: method, path (`:id` captures) and what answers it.
+    struct Route: Sendable {
+        var method: HTTPRequest.Method
+        var path: String
+        var handler: @Sendable (Request, Context) async -> Response
+    }
+
+    /// Every operation the API serves; docs/openapi.json documents exactly these (a test checks).
+    var routes: [Route] {
+        [
+            Route(method: .get, path: "/healthz") { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+            },
+            Route(method: .get, path: "/readyz") { _, _ in readyz() },
+            Route(method: .get, path: "/metrics") { request, _ in
+                await guarded(request, needs: settings.metricsAuth ? .viewer : nil) { _ throws(APIProblem) in
+                    Response(status: .ok, headers: [.contentType: APIService.metricsContentType], body: .init(byteBuffer: ByteBuffer(bytes: metrics.scrape())))
+                }
+            },
+            Route(method: .get, path: "/api/v1/devices") { request, _ in
+                await guarded(request, needs: .viewer) { _ throws(APIProblem) in try await listDevices(request) }
+            },
+            Route(method: .post, path: "/api/v1/devices") { request, _ in
+                await guarded(request, needs: .operator) { _ throws(APIProblem) in try await createDevice(request) }
+            },
+            Route(method: .get, path: "/api/v1/devices/:id") { request, context in
+                await guarded(request, needs: .viewer) { _ throws(APIProblem) in try await getDevice(try deviceID(context)) }
+            },
+            Route(method: .put, path: "/api/v1/devices/:id") { request, context in
+                await guarded(request, needs: .operator) { _ throws(APIProblem) in try await updateDevice(try deviceID(context), request, replace: true) }
+            },
+            Route(method: .patch, path: "/api/v1/devices/:id") { request, context in
+                await guarded(request, needs: .operator) { _ throws(APIProblem) in try await updateDevice(try deviceID(context), request, replace: false) }
+            },
+            Route(method: .delete, path: "/api/v1/devices/:id") { request, context in
+                await guarded(request, needs: .operator) { _ throws(APIProblem) in try await deleteDevice(try deviceID(context)) }
+            },
+            Route(method: .post, path: "/api/v1/ingest") { request, context in
+                await guarded(request, needs: .operator) { _ throws(APIProblem) in try await ingest(request, from: context.remoteAddress) }
+            },
+        ]
+    }
+
     func register(_ router: Router<Context>) {
-        router.get("healthz") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
-        }
-        router.get("readyz") { _, _ in readyz() }
-        router.get("metrics") { request, _ in
-            await guarded(request, needs: settings.metricsAuth ? .viewer : nil) { _ throws(APIProblem) in
-                Response(status: .ok, headers: [.contentType: APIService.metricsContentType], body: .init(byteBuffer: ByteBuffer(bytes: metrics.scrape())))
-            }
-        }
-        router.get("api/v1/devices") { request, _ in
-            await guarded(request, needs: .viewer) { _ throws(APIProblem) in try await listDevices(request) }
-        }
-        router.post("api/v1/devices") { request, _ in
-            await guarded(request, needs: .operator) { _ throws(APIProblem) in try await createDevice(request) }
-        }
-        router.get("api/v1/devices/:id") { request, context in
-            await guarded(request, needs: .viewer) { _ throws(APIProblem) in try await getDevice(try deviceID(context)) }
-        }
-        router.put("api/v1/devices/:id") { request, context in
-            await guarded(request, needs: .operator) { _ throws(APIProblem) in try await updateDevice(try deviceID(context), request, replace: true) }
-        }
-        router.patch("api/v1/devices/:id") { request, context in
-            await guarded(request, needs: .operator) { _ throws(APIProblem) in try await updateDevice(try deviceID(context), request, replace: false) }
-        }
-        router.delete("api/v1/devices/:id") { request, context in
-            await guarded(request, needs: .operator) { _ throws(APIProblem) in try await deleteDevice(try deviceID(context)) }
-        }
-        router.post("api/v1/ingest") { request, context in
-            await guarded(request, needs: .operator) { _ throws(APIProblem) in try await ingest(request, from: context.remoteAddress) }
+        let routes = self.routes
+        router.add(middleware: MethodNotAllowed(routes: routes.map { ($0.method, $0.path) }, problem: problemResponse))
+        for r in routes {
+            router.on(RouterPath(r.path), method: r.method) { request, context in await r.handler(request, context) }
         }
     }
 
@@ -377,8 +395,10 @@ struct APIHandlers: Sendable {
                 }
                 after = n
             case "tag":
-                guard !value.isEmpty, value.count <= DeviceValidator.maxTagLength else {
-                    throw APIProblem(status: 400, code: "invalid_parameter", field: "tag", message: "tag: must be 1…\(DeviceValidator.maxTagLength) characters")
+                guard !value.isEmpty, value.count <= DeviceValidator.maxTagLength, !value.contains(where: isControl) else {
+                    throw APIProblem(
+                        status: 400, code: "invalid_parameter", field: "tag",
+                        message: "tag: must be 1…\(DeviceValidator.maxTagLength) characters without control characters")
                 }
                 tags.append(value)
             case "enabled":
@@ -503,5 +523,40 @@ struct APIHandlers: Sendable {
             throw APIProblem(status: 503, code: "unavailable", field: nil, message: "sotpd is stopping; \(refused) of \(rows.count) values were not stored")
         }
         return json(.accepted, "{\"accepted\": \(rows.count)}\n")
+    }
+}
+
+/// 405 with an `Allow` header for a known path asked with a method it does not serve (the router alone
+/// would say 404, as for a path that does not exist); 404 as JSON for an unknown path under /api/.
+struct MethodNotAllowed: RouterMiddleware {
+    typealias Context = APIRequestContext
+    let routes: [(method: HTTPRequest.Method, segments: [Substring])]
+    let problem: @Sendable (APIProblem) -> Response
+
+    init(routes: [(HTTPRequest.Method, String)], problem: @escaping @Sendable (APIProblem) -> Response) {
+        self.routes = routes.map { ($0.0, $0.1.split(separator: "/")) }
+        self.problem = problem
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as HTTPError where e.status == .notFound {
+            let path = request.uri.path.split(separator: "/")
+            let allowed = routes.filter { r in
+                r.segments.count == path.count && zip(r.segments, path).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+            }.map(\.method.rawValue)
+            if !allowed.isEmpty {
+                var response = problem(APIProblem(
+                    status: 405, code: "method_not_allowed", field: nil,
+                    message: "\(request.method.rawValue) is not allowed here; allowed: \(allowed.joined(separator: ", "))"))
+                response.headers[.allow] = allowed.joined(separator: ", ")
+                return response
+            }
+            if request.uri.path.hasPrefix("/api/") {
+                return problem(APIProblem(status: 404, code: "not_found", field: nil, message: "no such resource: \(request.uri.path.prefix(200))"))
+            }
+            throw e
+        }
     }
 }

@@ -4,6 +4,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Poller
 @testable import Sink
 @testable import sotpd
 import Testing
@@ -29,6 +30,9 @@ struct OpenAPISchemas {
         }
         var problems: [String] = []
         for sub in schema["allOf"] as? [[String: Any]] ?? [] { problems += validate(value, sub, at: path) }
+        if let any = schema["anyOf"] as? [[String: Any]], !any.contains(where: { validate(value, $0, at: path).isEmpty }) {
+            problems.append("\(path): matches none of anyOf's \(any.count) schemas")
+        }
         if let one = schema["oneOf"] as? [[String: Any]] {
             let passing = one.filter { validate(value, $0, at: path).isEmpty }.count
             if passing != 1 { problems.append("\(path): matches \(passing) of oneOf's \(one.count) schemas") }
@@ -37,9 +41,8 @@ struct OpenAPISchemas {
             problems.append("\(path): \(value) is not one of \(allowed)")
         }
         let isBool = (value as? NSNumber).map { type(of: $0) == type(of: NSNumber(value: true)) } ?? false
-        switch schema["type"] as? String {
-        case "object"?:
-            guard let o = value as? [String: Any] else { return problems + ["\(path): not an object"] }
+        if schema["type"] as? String == "object" && !(value is [String: Any]) { return problems + ["\(path): not an object"] }
+        if let o = value as? [String: Any] {
             let props = schema["properties"] as? [String: Any] ?? [:]
             for r in schema["required"] as? [String] ?? [] where o[r] == nil { problems.append("\(path).\(r): required, missing") }
             for (k, v) in o {
@@ -49,6 +52,8 @@ struct OpenAPISchemas {
                     problems.append("\(path).\(k): not a documented property")
                 }
             }
+        }
+        switch schema["type"] as? String {
         case "array"?:
             guard let a = value as? [Any] else { return problems + ["\(path): not an array"] }
             if let min = schema["minItems"] as? Int, a.count < min { problems.append("\(path): fewer than \(min) items") }
@@ -56,7 +61,7 @@ struct OpenAPISchemas {
             if let items = schema["items"] as? [String: Any] {
                 for (i, v) in a.enumerated() { problems += validate(v, items, at: "\(path)[\(i)]") }
             }
-        case "string"?:
+        case "string"?, nil where value is String && (schema["format"] != nil || schema["pattern"] != nil):
             guard let s = value as? String else { return problems + ["\(path): not a string"] }
             if let min = schema["minLength"] as? Int, s.count < min { problems.append("\(path): shorter than \(min)") }
             if let max = schema["maxLength"] as? Int, s.count > max { problems.append("\(path): longer than \(max)") }
@@ -64,6 +69,8 @@ struct OpenAPISchemas {
                 problems.append("\(path): does not match \(pattern)")
             }
             if schema["format"] as? String == "date-time", parseRFC3339Micros(s) == nil { problems.append("\(path): not a date-time: \(s)") }
+            if schema["format"] as? String == "ipv4", IPAddress(s)?.isV4 != true { problems.append("\(path): not an IPv4 address: \(s)") }
+            if schema["format"] as? String == "ipv6", IPAddress(s).map({ !$0.isV4 }) != true { problems.append("\(path): not an IPv6 address: \(s)") }
         case "integer"?, "number"?:
             guard let n = value as? NSNumber, !isBool else { return problems + ["\(path): not a number"] }
             if schema["type"] as? String == "integer", n.doubleValue != n.doubleValue.rounded() { problems.append("\(path): not an integer") }
@@ -106,6 +113,22 @@ struct APIOpenAPITests {
         let page: [String: Any] = ["$ref": "#/components/schemas/DevicePage"]
         #expect(v.validate(["items": [], "limit": 1, "next_after": NSNull()], page).isEmpty)
         #expect(v.validate(["items": [["id": 1]], "limit": 1, "next_after": NSNull()], page).count == 9)
+    }
+
+    /// The document's device settings are the overrides the code accepts, with the same ranges.
+    @Test func deviceSettingsMatchTheCode() {
+        let props = ((((Self.document["components"] as? [String: Any])?["schemas"] as? [String: Any])?["DeviceSettings"] as? [String: Any])?["properties"] as? [String: [String: Any]]) ?? [:]
+        #expect(Set(props.keys) == Set(ProbeOverrides.keys + SNMPOverrides.keys))
+        for k in ProbeOverrides.intKeys {
+            let r = ProbeOverrides.range(of: k)
+            #expect(props[k]?["minimum"] as? Int == r.lowerBound && props[k]?["maximum"] as? Int == r.upperBound, "\(k)")
+        }
+        for (k, r) in SNMPOverrides.intKeys {
+            #expect(props[k]?["minimum"] as? Int == r.lowerBound && props[k]?["maximum"] as? Int == r.upperBound, "\(k)")
+        }
+        for (k, allowed) in SNMPOverrides.stringKeys where allowed != nil {
+            #expect(props[k]?["enum"] as? [String] == allowed, "\(k)")
+        }
     }
 
     @Test func theRoutesAreTheDocumentedOperations() throws {
@@ -210,5 +233,28 @@ struct APIOpenAPITests {
 
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
         #expect(covered == Self.documented, "operations not exercised: \(Self.documented.subtracting(covered).sorted())")
+    }
+
+    /// schemathesis (PyPI; scripts/test installs it and sets SOTP_SCHEMATHESIS) generates requests from the
+    /// document, valid and not, and checks every answer: no 5xx, statuses and bodies as documented, 401
+    /// without a token, 405 for undocumented methods. Left out: positive_data_acceptance, because some
+    /// schema-valid bodies are refused for rules a schema cannot say (a probe source of the other address
+    /// family, a time older than the retention, timeouts that overrun the interval).
+    @Test(.timeLimit(.minutes(5)))
+    func schemathesisFindsNothing() throws {
+        let binary = ProcessInfo.processInfo.environment["SOTP_SCHEMATHESIS"] ?? "/var/cache/sotp/venv-schemathesis-4.32.5/bin/schemathesis"
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            Issue.record("schemathesis is not installed at \(binary): scripts/test installs it")
+            return
+        }
+        let d = try APIDaemon()
+        defer { d.stop() }
+        let r = try TestDB.run(binary, [
+            "run", TestDB.repoRoot + "/docs/openapi.json", "--url", "http://127.0.0.1:\(d.port)",
+            "-H", "Authorization: Bearer \(d.tokens["operator"]!)", "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+            "--max-examples", "25", "--seed", "7", "--no-color", "--request-timeout", "20",
+        ], env: ["SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"])
+        #expect(r.status == 0, "\(r.output.suffix(6000))")
+        #expect(!d.child.output.contains("Fatal error"))
     }
 }
