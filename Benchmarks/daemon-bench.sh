@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by the daemon benchmarks (icmp-1m.sh, flow-intake.sh, flow-peers.sh, syslog-intake.sh,
-# syslog-peers.sh, trap-intake.sh, snmp-poll.sh, snmp-daemon.sh) from the repository root: builds sotpd
+# syslog-peers.sh, trap-intake.sh, snmp-poll.sh, snmp-daemon.sh, api-devices.sh) from the repository root: builds sotpd
 # in release, starts a fresh TimescaleDB instance of the benchmark's own (name and port given), and on
 # exit stops the daemon started as $pid, destroys the instance and removes $work. Also the measuring helpers they share (CPU of a process
 # tree, of the machine, a UDP socket's queue and drops) and the syslog generator runner.

@@ -172,19 +172,15 @@ struct APIService: Service {
                 logger.info("API listening", metadata: ["address": "\(listen)", "tokens": "\(handlers.settings.tokens.tokens.count)"])
             },
             logger: logger)
-        // The database check behind /readyz: one short query every 2 s through the pool.
-        let probe = Task {
+        // Every second: the inventory version (the device list's snapshot reloads when it moved), which is
+        // also the database check behind /readyz.
+        let refresher = Task {
             while !Task.isCancelled {
-                do {
-                    _ = try await db.run { conn throws(PGError) in try conn.query("SELECT 1") }
-                    readiness.databaseChecked(error: nil)
-                } catch {
-                    readiness.databaseChecked(error: "\(error)")
-                }
-                try? await Task.sleep(for: .seconds(2))
+                await handlers.refreshDevices(force: false)
+                try? await Task.sleep(for: .seconds(1))
             }
         }
-        defer { probe.cancel() }
+        defer { refresher.cancel() }
         do {
             try await app.run()
         } catch {
@@ -203,6 +199,7 @@ struct APIHandlers: Sendable {
     let readiness: Readiness
     let logger: Logger
     let ingestTable: SinkTable?
+    let cache = DeviceCache()
 
     init(settings: APISettings, db: APIDatabase, sink: Sink?, metrics: MetricsRegistry, readiness: Readiness, logger: Logger) {
         self.settings = settings
@@ -378,6 +375,24 @@ struct APIHandlers: Sendable {
 
     static let listParameters = ["limit", "after", "tag", "enabled"]
 
+    /// Reloads the device snapshot when the inventory version moved, it is older than
+    /// `DeviceCache.maxAge`, or `force`; records the round trip for /readyz.
+    func refreshDevices(force: Bool) async {
+        let cache = self.cache
+        let known = force ? nil : cache.version
+        let fresh = (cache.age ?? .seconds(1_000_000)) < DeviceCache.maxAge
+        do {
+            let snapshot: DeviceSnapshot? = try await db.run { conn throws(PGError) in
+                if let known, fresh, try ICMPInventory.version(conn) == known { return nil }
+                return try DeviceSnapshot.load(conn)
+            }
+            if let snapshot { cache.store(snapshot) } else { cache.confirmed() }
+            readiness.databaseChecked(error: nil)
+        } catch {
+            readiness.databaseChecked(error: "\(error)")
+        }
+    }
+
     func listDevices(_ request: Request) async throws(APIProblem) -> Response {
         let q = request.uri.queryParameters
         var limit = 100, after: Int32 = 0, tags: [String] = [], enabled: String?
@@ -412,6 +427,10 @@ struct APIHandlers: Sendable {
                     message: "\(k.prefix(64)): is not a parameter of this list; known: \(Self.listParameters.joined(separator: ", "))")
             }
         }
+        if let snapshot = cache.current {
+            let (items, next) = snapshot.page(after: after, limit: limit, tags: tags, enabled: enabled.map { $0 == "true" })
+            return json(.ok, "{\"items\": \(items), \"limit\": \(limit), \"next_after\": \(next.map { String($0) } ?? "null")}\n")
+        }
         let params: [String?] = [String(after), String(limit), tags.isEmpty ? nil : jsonArray(tags), enabled]
         let row = try await database { conn throws(PGError) in try conn.query(DeviceSQL.list, params).first }
         let items = row?[0] ?? "[]"
@@ -439,6 +458,7 @@ struct APIHandlers: Sendable {
         let row = try await database { conn throws(PGError) in try conn.query(DeviceSQL.insert, params).first }
         guard let text = row?[0] ?? nil else { throw APIProblem(status: 503, code: "unavailable", field: nil, message: "the database returned no row") }
         let id = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["id"].map { "\($0)" } ?? ""
+        await inventoryChanged()
         return json(.created, text + "\n", headers: [.location: "/api/v1/devices/\(id)"])
     }
 
@@ -485,13 +505,22 @@ struct APIHandlers: Sendable {
                 throw error
             }
         }
-        return json(.ok, try outcome.get() + "\n")
+        let text = try outcome.get()
+        await inventoryChanged()
+        return json(.ok, text + "\n")
     }
 
     func deleteDevice(_ id: Int32) async throws(APIProblem) -> Response {
         let rows = try await database { conn throws(PGError) in try conn.query(DeviceSQL.delete, [String(id)]) }
         guard !rows.isEmpty else { throw notFound(id) }
+        await inventoryChanged()
         return Response(status: .noContent)
+    }
+
+    /// After a write: the next list shows it (read your writes), from a reloaded snapshot or the database.
+    func inventoryChanged() async {
+        cache.invalidate()
+        await refreshDevices(force: true)
     }
 
     // MARK: ingest

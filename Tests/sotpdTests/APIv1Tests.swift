@@ -260,6 +260,12 @@ struct APIv1Tests {
                    CASE WHEN i % 4 = 0 THEN ARRAY['edge'] ELSE '{}' END, i % 5 <> 0
             FROM generate_series(1, 250) i
             """)
+        // Changes made outside the API reach the list within a second (the snapshot follows the inventory version).
+        for _ in 0..<50 {
+            let all = try d.request("GET", "/api/v1/devices?limit=1000", role: "viewer")
+            if (all.object["items"] as? [Any])?.count == 251 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
         var seen: [Int] = [], after = 0, pages = 0
         while true {
             let page = try d.request("GET", "/api/v1/devices?limit=100&after=\(after)", role: "viewer")
