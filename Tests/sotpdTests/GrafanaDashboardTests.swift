@@ -158,6 +158,39 @@ struct GrafanaDashboardTests {
         #expect(Self.variables(device).contains { $0["name"] as? String == "device" })
     }
 
+    /// Hypertables grow without bound: a query that reads one names a time range, so TimescaleDB
+    /// excludes the chunks outside it (the panels' $__timeFilter, or a fixed "now() - interval" window).
+    @Test func everyHypertableReadIsBoundedInTime() throws {
+        var queries: [(place: String, sql: String)] = []
+        for file in Self.dashboardFiles {
+            let d = try Self.dashboard(file)
+            for p in Self.panels(d) {
+                for t in p["targets"] as? [GrafanaObject] ?? [] {
+                    queries.append(("\(file).json panel \"\(p["title"] as? String ?? "?")\"", t["rawSql"] as? String ?? ""))
+                }
+            }
+            for v in Self.variables(d) where v["type"] as? String == "query" {
+                queries.append(("\(file).json variable \(v["name"] as? String ?? "?")", v["query"] as? String ?? ""))
+            }
+        }
+        for g in try Self.yaml("provisioning/alerting/sotp-alerts.yaml")["groups"] as? [GrafanaObject] ?? [] {
+            for r in g["rules"] as? [GrafanaObject] ?? [] {
+                for q in r["data"] as? [GrafanaObject] ?? [] {
+                    if let sql = (q["model"] as? GrafanaObject)?["rawSql"] as? String { queries.append(("alert \"\(r["title"] as? String ?? "?")\"", sql)) }
+                }
+            }
+        }
+        #expect(queries.count > 40)
+        for (place, sql) in queries {
+            for (table, _) in hypertables {
+                let reads = try NSRegularExpression(pattern: "\\b(FROM|JOIN)\\s+\(table)\\b", options: .caseInsensitive)
+                    .firstMatch(in: sql, range: NSRange(sql.startIndex..., in: sql)) != nil
+                let bounded = sql.contains("$__timeFilter(") || sql.contains("now() - interval")
+                #expect(!reads || bounded, "\(place) reads \(table) without a time range:\n\(sql)")
+            }
+        }
+    }
+
     // MARK: - Every query on the real database
 
     @Test(.timeLimit(.minutes(5)))
