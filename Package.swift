@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         // SNMPv3 USM: HMAC-MD5/SHA, SHA-2 and AES-CFB (AES._CFB is in _CryptoExtras) for the Poller target.
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // Tests only: reads deploy/grafana's provisioning YAML (GrafanaDashboardTests).
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // C and system libraries.
@@ -94,7 +96,10 @@ let package = Package(
         .testTarget(name: "FlowTests", dependencies: ["Flow"]),
         .testTarget(name: "PollerTests", dependencies: ["Poller", "TestSupport"]),
         .testTarget(name: "SinkTests", dependencies: ["Sink", "TestSupport"]),
-        .testTarget(name: "sotpdTests", dependencies: ["sotpd", "Sink", "TestSupport"]),
+        .testTarget(
+            name: "sotpdTests",
+            dependencies: ["sotpd", "Sink", "TestSupport", .product(name: "Yams", package: "Yams")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
