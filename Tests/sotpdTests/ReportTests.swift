@@ -159,13 +159,28 @@ struct ReportDatabaseTests {
         return path
     }
 
-    /// A scratch database, migrated, with the fixtures below; dropped by the caller.
-    func seeded() throws -> (url: String, cfg: String) {
-        let url = try TestDB.createScratchDatabase()
+    /// A scratch database of this sotpd's schema. (Not TestDB.createScratchDatabase: that first migrates
+    /// the shared database, which other branches running tests at the same time may have moved ahead.)
+    func scratch(seed: String = "") throws -> String {
+        let admin = try PGConnection(TestDB.info)
+        let name = TestDB.uniqueName("sotp_report")
+        try admin.execute("CREATE DATABASE \(name)")
+        let url = TestDB.info.url[..<TestDB.info.url.lastIndex(of: "/")!] + "/" + name
         let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
         try Schema.migrate(conn)
-        try conn.execute(
-            """
+        if !seed.isEmpty { try conn.execute(seed) }
+        return url
+    }
+
+    func drop(_ url: String) {
+        guard let admin = try? PGConnection(TestDB.info), let name = url.split(separator: "/").last else { return }
+        try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    /// A scratch database, migrated, with the fixtures below; dropped by the caller.
+    func seeded() throws -> (url: String, cfg: String) {
+        let url = try scratch(
+            seed: """
             INSERT INTO devices (id, name, address, tags) VALUES
                 (1, 'a-core, "main"', '192.0.2.1', '{core}'), (2, 'b-edge', '192.0.2.2', '{core,edge}'),
                 (3, 'c-silent', '192.0.2.3', '{}'), (4, 'd-new', '2001:db8::4', '{}'), (5, 'e-flappy', '192.0.2.5', '{edge}');
@@ -237,7 +252,7 @@ struct ReportDatabaseTests {
     @Test(.timeLimit(.minutes(2)))
     func uptimeFromTheEvents() throws {
         let (url, cfg) = try seeded()
-        defer { TestDB.dropDatabase(url) }
+        defer { drop(url) }
         let window = ["--config", cfg, "--from", "2026-11-01", "--to", "2026-11-02T00:00:00Z"]
         let csv = try report(["uptime"] + window)
         let lines = csv.components(separatedBy: "\r\n")
@@ -278,7 +293,7 @@ struct ReportDatabaseTests {
     @Test(.timeLimit(.minutes(2)))
     func trafficTopTalkersPerPeriod() throws {
         let (url, cfg) = try seeded()
-        defer { TestDB.dropDatabase(url) }
+        defer { drop(url) }
         let window = ["--config", cfg, "--from", "2026-11-01T00:00:00Z", "--to", "2026-11-01T03:00:00Z"]
         let csv = try report(["traffic", "--period", "hour", "--top", "2"] + window)
         #expect(csv == """
@@ -317,8 +332,9 @@ struct ReportDatabaseTests {
     }
 
     @Test func badOptionsExitTwoNamingTheOption() throws {
-        _ = try TestDB.connect()  // the shared database, migrated
-        let cfg = try config(TestDB.info.url)
+        let url = try scratch()
+        defer { drop(url) }
+        let cfg = try config(url)
         let cases: [([String], String)] = [
             (["uptime", "--from", "yesterday"], "--from: \"yesterday\" is not a time"),
             (["uptime", "--from", "-1d", "--to", "2026-02-30"], "--to: \"2026-02-30\" is not a time"),
