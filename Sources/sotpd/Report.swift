@@ -20,13 +20,15 @@ struct Report: AsyncParsableCommand {
 struct ReportOptions: ParsableArguments {
     @OptionGroup var config: ConfigOptions
     // .unconditional: "-24h" is a value here, not an option.
-    @Option(parsing: .unconditional, help: "Start of the window (inclusive).") var from: String
+    // Optional here so that leaving it out is our usage error (exit 2), not the parser's.
+    @Option(parsing: .unconditional, help: "Start of the window (inclusive); required.") var from: String?
     @Option(parsing: .unconditional, help: "End of the window (exclusive).") var to: String = "now"
     @Option(help: "csv (RFC 4180, header row) or json.") var format: String = "csv"
     @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
 
     /// The checked window and format; a bad value names its option and exits 2.
     func resolve(command: String, now: Int64 = ReportTime.nowMicros()) throws -> (from: Int64, to: Int64, format: ReportFormat) {
+        guard let from else { throw reportUsage(command, "--from is required (e.g. --from -24h or --from 2026-11-01)") }
         let f: Int64, t: Int64
         do { f = try ReportTime.parse(from, now: now) } catch { throw reportUsage(command, "--from: \(error)") }
         do { t = try ReportTime.parse(to, now: now) } catch { throw reportUsage(command, "--to: \(error)") }

@@ -18,7 +18,7 @@ struct ReportTraffic: AsyncParsableCommand {
             """)
     @OptionGroup var options: ReportOptions
     @Option(help: "hour, day, week or none.") var period: String = "day"
-    @Option(help: "Rows per period (1…10000).") var top: Int = 10
+    @Option(help: "Rows per period (1…10000).") var top: String = "10"
     @Option(help: "src, dst, pair (src and dst) or exporter.") var by: String = "src"
     @Option(help: "Rank by bytes, packets or flows.") var sort: String = "bytes"
     @Option(help: "auto, aggregate (flows_1m) or raw (flows).") var source: String = "auto"
@@ -29,7 +29,9 @@ struct ReportTraffic: AsyncParsableCommand {
         guard let period = TrafficQuery.Period(rawValue: period) else {
             throw reportUsage("traffic", "--period must be hour, day, week or none, got \"\(self.period)\"")
         }
-        guard (1...10_000).contains(top) else { throw reportUsage("traffic", "--top must be 1…10000, got \(top)") }
+        guard let top = Int(top), (1...10_000).contains(top) else {
+            throw reportUsage("traffic", "--top must be an integer in 1…10000, got \"\(self.top)\"")
+        }
         guard let keys = TrafficQuery.keys[by] else {
             throw reportUsage("traffic", "--by must be src, dst, pair or exporter, got \"\(by)\"")
         }
@@ -57,7 +59,10 @@ struct ReportTraffic: AsyncParsableCommand {
         } catch {
             throw fail("\(error)")
         }
-        if result.unplacedBytes > 0 {
+        if result.totalBytes == 0 {
+            FileHandle.standardError.write(Data(
+                "sotpd report traffic: \(query.table) holds no flows between \(ReportTime.format(from)) and \(ReportTime.format(to))\n".utf8))
+        } else if result.unplacedBytes > 0 {
             let share = result.totalBytes > 0 ? Double(result.unplacedBytes) * 100 / Double(result.totalBytes) : 0
             FileHandle.standardError.write(Data((
                 "sotpd report traffic: \(result.unplacedBytes) bytes (\(ReportTable.number((share * 100).rounded() / 100)) %) in \(query.table) "

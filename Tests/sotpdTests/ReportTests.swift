@@ -315,6 +315,11 @@ struct ReportDatabaseTests {
         #expect(json.map { $0["exporter"] as? String } == ["127.0.0.1", "127.0.0.2"])
         #expect(json.map { $0["bytes"] as? Int } == [4000, 1700])
         #expect(json[0]["period_end"] as? String == "2026-11-01T03:00:00Z")
+        // ISO weeks start on Monday: 2026-11-01 is a Sunday, so its week ends at 2026-11-02T00:00:00Z.
+        json = try rows(report(["traffic", "--config", cfg, "--from", "2026-10-31", "--to", "2026-11-04", "--period", "week", "--by", "exporter", "--format", "json"]))
+        #expect(json.map { $0["period_start"] as? String } == ["2026-10-31T00:00:00Z", "2026-10-31T00:00:00Z"])
+        #expect(json.map { $0["period_end"] as? String } == ["2026-11-02T00:00:00Z", "2026-11-02T00:00:00Z"])
+        #expect(json.map { $0["bytes"] as? Int } == [103_999, 1700])
         json = try rows(report(["traffic", "--period", "none", "--sort", "flows", "--format", "json"] + window))
         #expect(json.map { $0["src_addr"] as? String } == ["10.0.0.2", "10.0.0.1", "10.0.0.3"])  // flows tie: bytes decide
 
@@ -327,6 +332,8 @@ struct ReportDatabaseTests {
 
         // Older than the retention: refused, naming --from and the key.
         let short = try config(url, flowsDays: 1)
+        let empty = try run(["traffic", "--config", cfg, "--from", "2026-10-01", "--to", "2026-10-02"])
+        #expect(empty.status == 0 && empty.output.contains("flows_1m holds no flows between 2026-10-01T00:00:00Z and 2026-10-02T00:00:00Z"), "\(empty.output)")
         let old = try run(["traffic", "--config", short, "--from", "-3d"])
         #expect(old.status == 2 && old.output.contains("--from") && old.output.contains("retention.flows_days = 1"), "\(old.output)")
     }
@@ -344,7 +351,10 @@ struct ReportDatabaseTests {
             (["uptime", "--from", "-1d", "--include-removed", "--tag", "x"], "--include-removed cannot be combined"),
             (["traffic", "--from", "-5x"], "--from: \"-5x\" has unit \"x\""),
             (["traffic", "--from", "-1d", "--period", "month"], "--period must be hour, day, week or none, got \"month\""),
-            (["traffic", "--from", "-1d", "--top", "0"], "--top must be 1…10000, got 0"),
+            (["traffic", "--from", "-1d", "--top", "0"], "--top must be an integer in 1…10000, got \"0\""),
+            (["traffic", "--from", "-1d", "--top", "ten"], "--top must be an integer in 1…10000, got \"ten\""),
+            (["traffic"], "--from is required"),
+            (["uptime", "--to", "now"], "--from is required"),
             (["traffic", "--from", "-1d", "--by", "port"], "--by must be src, dst, pair or exporter"),
             (["traffic", "--from", "-1d", "--sort", "size"], "--sort must be bytes, packets or flows"),
             (["traffic", "--from", "-1d", "--source", "disk"], "--source must be auto, aggregate or raw"),
