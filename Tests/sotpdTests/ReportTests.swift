@@ -276,6 +276,15 @@ struct ReportDatabaseTests {
         let c = try #require(json.first { $0["name"] as? String == "c-silent" })
         #expect(c["availability_pct"] is NSNull && c["state"] as? String == "unknown")
 
+        // The same up, down and unknown seconds as the database's own device_availability() (migration 2).
+        let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
+        for row in json {
+            let id = try #require(row["device_id"] as? Int)
+            let db = try #require(try conn.query(
+                "SELECT up_seconds, down_seconds, unknown_seconds FROM device_availability($1, '2026-11-01Z', '2026-11-02Z')", [String(id)]).first)
+            #expect(db.map { Double($0!)! } == [row["up_s"], row["down_s"], row["unknown_s"]].map { $0 as? Double }, "device \(id)")
+        }
+
         // Filters: by tag (any of), by name; the snmp kind sees a's one snmp event only.
         #expect(try rows(report(["uptime", "--format", "json", "--tag", "core"] + window)).map { $0["device_id"] as? Int } == [1, 2])
         #expect(try rows(report(["uptime", "--format", "json", "--tag", "edge", "--device", "e-flappy"] + window)).map { $0["device_id"] as? Int } == [5])
