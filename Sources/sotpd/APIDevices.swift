@@ -146,15 +146,19 @@ struct DeviceValidator: Sendable {
     }
 }
 
-/// A JSON object body, or 400 saying why it is not one.
-func jsonObject(_ body: [UInt8]) throws(APIProblem) -> [String: Any] {
+/// A request body parsed as JSON, or 400 saying why it is not JSON.
+func jsonBody(_ body: [UInt8]) throws(APIProblem) -> Any {
     guard !body.isEmpty else { throw APIProblem(status: 400, code: "invalid_json", field: nil, message: "the request body is empty; a JSON object is expected") }
-    let value: Any
     do {
-        value = try JSONSerialization.jsonObject(with: Data(body), options: [])
+        return try JSONSerialization.jsonObject(with: Data(body), options: [])
     } catch {
         throw APIProblem(status: 400, code: "invalid_json", field: nil, message: "the request body is not valid JSON: \(jsonErrorText(error))")
     }
+}
+
+/// A JSON object body, or 400 saying why it is not one.
+func jsonObject(_ body: [UInt8]) throws(APIProblem) -> [String: Any] {
+    let value = try jsonBody(body)
     guard let object = value as? [String: Any] else {
         throw APIProblem(status: 400, code: "invalid_json", field: nil, message: "the request body must be a JSON object, got \(jsonText(value))")
     }

@@ -41,13 +41,7 @@ struct IngestParser {
     static let reportFields = ["host", "time", "cpu_pct", "mem_used_bytes", "mem_total_bytes", "disks", "metrics"]
 
     func parse(_ body: [UInt8], nowMicros: Int64) throws(APIProblem) -> [IngestRow] {
-        guard !body.isEmpty else { throw APIProblem(status: 400, code: "invalid_json", field: nil, message: "the request body is empty; a JSON object is expected") }
-        let value: Any
-        do {
-            value = try JSONSerialization.jsonObject(with: Data(body), options: [])
-        } catch {
-            throw APIProblem(status: 400, code: "invalid_json", field: nil, message: "the request body is not valid JSON: \(jsonErrorText(error))")
-        }
+        let value = try jsonBody(body)
         var rows: [IngestRow] = []
         if let list = value as? [Any] {
             guard !list.isEmpty, list.count <= Self.maxReports else {
@@ -89,13 +83,7 @@ struct IngestParser {
         if let v = o["mem_used_bytes"] { try add("mem_used_bytes", "", number(v, field: p + "mem_used_bytes", range: 0...Double(1 << 62))) }
         if let v = o["mem_total_bytes"] { try add("mem_total_bytes", "", number(v, field: p + "mem_total_bytes", range: 0...Double(1 << 62))) }
         if let v = o["disks"] {
-            guard let list = v as? [Any] else { throw .invalid(p + "disks", "must be an array of objects, got \(jsonText(v))") }
-            for (i, item) in list.enumerated() {
-                let at = "\(p)disks[\(i)]"
-                guard let d = item as? [String: Any] else { throw .invalid(at, "must be an object, got \(jsonText(item))") }
-                for k in d.keys.sorted() where !["mount", "used_bytes", "total_bytes"].contains(k) {
-                    throw APIProblem(status: 422, code: "unknown_field", field: "\(at).\(k)", message: "\(at).\(k): is not a disk field; known: mount, used_bytes, total_bytes")
-                }
+            for (at, d) in try objects(v, field: p + "disks", kind: "disk", known: ["mount", "used_bytes", "total_bytes"]) {
                 let mount = try label(d["mount"], field: "\(at).mount", required: true)
                 for k in ["used_bytes", "total_bytes"] {
                     if let v = d[k] { try add("disk_" + k, mount, number(v, field: "\(at).\(k)", range: 0...Double(1 << 62))) }
@@ -103,13 +91,7 @@ struct IngestParser {
             }
         }
         if let v = o["metrics"] {
-            guard let list = v as? [Any] else { throw .invalid(p + "metrics", "must be an array of objects, got \(jsonText(v))") }
-            for (i, item) in list.enumerated() {
-                let at = "\(p)metrics[\(i)]"
-                guard let m = item as? [String: Any] else { throw .invalid(at, "must be an object, got \(jsonText(item))") }
-                for k in m.keys.sorted() where !["name", "value", "instance"].contains(k) {
-                    throw APIProblem(status: 422, code: "unknown_field", field: "\(at).\(k)", message: "\(at).\(k): is not a metric field; known: name, value, instance")
-                }
+            for (at, m) in try objects(v, field: p + "metrics", kind: "metric", known: ["name", "value", "instance"]) {
                 guard let nameValue = m["name"] else { throw APIProblem(status: 422, code: "missing_field", field: "\(at).name", message: "\(at).name: is required") }
                 guard let name = nameValue as? String, Self.isMetricName(name) else {
                     throw .invalid("\(at).name", "must start with a letter or _ and hold only letters, digits, _ . : (at most \(Self.maxNameLength)), got \(jsonText(nameValue))")
@@ -122,6 +104,23 @@ struct IngestParser {
         if rows.isEmpty {
             throw .invalid(p.isEmpty ? "body" : String(p.dropLast()), "carries no values (cpu_pct, mem_used_bytes, mem_total_bytes, disks or metrics)")
         }
+    }
+
+    /// The objects of an array field, each with where it is (`disks[2]`), refusing other keys than `known`.
+    private func objects(_ v: Any, field: String, kind: String, known: [String]) throws(APIProblem) -> [(String, [String: Any])] {
+        guard let list = v as? [Any] else { throw .invalid(field, "must be an array of objects, got \(jsonText(v))") }
+        var out: [(String, [String: Any])] = []
+        for (i, item) in list.enumerated() {
+            let at = "\(field)[\(i)]"
+            guard let o = item as? [String: Any] else { throw .invalid(at, "must be an object, got \(jsonText(item))") }
+            for k in o.keys.sorted() where !known.contains(k) {
+                throw APIProblem(
+                    status: 422, code: "unknown_field", field: "\(at).\(k)",
+                    message: "\(at).\(k): is not a \(kind) field; known: \(known.joined(separator: ", "))")
+            }
+            out.append((at, o))
+        }
+        return out
     }
 
     static func isMetricName(_ s: String) -> Bool {

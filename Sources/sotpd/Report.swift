@@ -279,21 +279,8 @@ struct ReportTable {
         return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
+    /// The global `jsonString` (Logging.swift), under the name the report renderers use.
+    static func jsonString(_ s: String) -> String { sotpd.jsonString(s) }
 
     /// A number without exponent or trailing ".0" noise where it is whole: 3600, 99.5, 0.000001.
     static func number(_ v: Double) -> String {

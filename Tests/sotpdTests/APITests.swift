@@ -12,38 +12,8 @@ import TestSupport
 /// An HTTP/1.1 GET to 127.0.0.1:`port` on a socket of its own (`Connection: close`): the status, the
 /// headers (names lowercased) and the body.
 func httpGet(port: Int, _ path: String) throws -> (status: Int, headers: [String: String], body: String) {
-    struct HTTPTestError: Error { var what: String }
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var tv = timeval(tv_sec: 10, tv_usec: 0)
-    _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    var a = sockaddr_in()
-    a.sin_family = sa_family_t(AF_INET)
-    a.sin_port = UInt16(port).bigEndian
-    a.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-    let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard rc == 0 else { throw HTTPTestError(what: "connect to port \(port): errno \(errno)") }
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-    guard send(fd, request, request.count, 0) == request.count else { throw HTTPTestError(what: "send: errno \(errno)") }
-    var response: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = recv(fd, &buffer, buffer.count, 0)
-        if n < 0 && errno == EINTR { continue }
-        guard n >= 0 else { throw HTTPTestError(what: "recv: errno \(errno)") }
-        if n == 0 { break }
-        response += buffer[0..<n]
-    }
-    let text = String(decoding: response, as: UTF8.self)
-    guard let split = text.range(of: "\r\n\r\n") else { throw HTTPTestError(what: "no end of headers in \(text)") }
-    let head = text[..<split.lowerBound].components(separatedBy: "\r\n")
-    let status = head.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
-    var headers: [String: String] = [:]
-    for line in head.dropFirst() {
-        guard let colon = line.firstIndex(of: ":") else { continue }
-        headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-    }
-    return (status, headers, String(text[split.upperBound...]))
+    let r = try httpRequest(port: port, "GET", path)
+    return (r.status, r.headers, r.text)
 }
 
 /// The value of the series `name{labels}` (exactly as rendered) in a text exposition, nil when absent.
