@@ -1,7 +1,8 @@
 // The device list as /api/v1/devices pages it: a snapshot of the whole inventory held in memory, each
 // device's JSON already rendered, so a page costs a binary search and a copy instead of a query. It is
-// reloaded when sotp.inventory_version moves (checked every second), every 10 s for the columns the
-// SNMP poller writes without moving it (vendor, model…), and at once after the API's own writes.
+// reloaded when sotp.inventory_version moves (checked every second) and every 10 s for the columns the
+// SNMP poller writes without moving it (vendor, model…). The API's own writes drop it, so lists go to the
+// database until the next reload (read your writes, without a full reload in every write request).
 import Foundation
 import Sink
 import Synchronization
@@ -81,7 +82,14 @@ final class DeviceCache: Sendable {
     /// database, which answers 503 as long as it is away.
     static let staleLimit: Duration = .seconds(30)
 
-    private let state = Mutex<(snapshot: DeviceSnapshot?, lastCheck: ContinuousClock.Instant)>((nil, .now))
+    private struct State {
+        var snapshot: DeviceSnapshot?
+        var lastCheck: ContinuousClock.Instant = .now
+        /// Moves with every `invalidate`: a load that began before it is not stored.
+        var generation = 0
+    }
+
+    private let state = Mutex(State())
 
     init() {}
 
@@ -93,8 +101,13 @@ final class DeviceCache: Sendable {
         }
     }
 
-    func store(_ snapshot: DeviceSnapshot) {
+    /// The generation to pass to `store` for a load starting now.
+    var generation: Int { state.withLock { $0.generation } }
+
+    /// Keeps a snapshot loaded in `generation`, unless the inventory was written since (it may predate that).
+    func store(_ snapshot: DeviceSnapshot, generation: Int) {
         state.withLock {
+            guard $0.generation == generation else { return }
             $0.snapshot = snapshot
             $0.lastCheck = .now
         }
@@ -107,7 +120,10 @@ final class DeviceCache: Sendable {
 
     /// Forgets the snapshot (after the API changed the inventory, until the reload is in).
     func invalidate() {
-        state.withLock { $0.snapshot = nil }
+        state.withLock {
+            $0.snapshot = nil
+            $0.generation += 1
+        }
     }
 
     var version: Int64? { state.withLock { $0.snapshot?.version } }

@@ -176,7 +176,7 @@ struct APIService: Service {
         // also the database check behind /readyz.
         let refresher = Task {
             while !Task.isCancelled {
-                await handlers.refreshDevices(force: false)
+                await handlers.refreshDevices()
                 try? await Task.sleep(for: .seconds(1))
             }
         }
@@ -376,17 +376,18 @@ struct APIHandlers: Sendable {
     static let listParameters = ["limit", "after", "tag", "enabled"]
 
     /// Reloads the device snapshot when the inventory version moved, it is older than
-    /// `DeviceCache.maxAge`, or `force`; records the round trip for /readyz.
-    func refreshDevices(force: Bool) async {
+    /// `DeviceCache.maxAge`, or it was dropped; records the round trip for /readyz.
+    func refreshDevices() async {
         let cache = self.cache
-        let known = force ? nil : cache.version
+        let generation = cache.generation
+        let known = cache.version
         let fresh = (cache.age ?? .seconds(1_000_000)) < DeviceCache.maxAge
         do {
             let snapshot: DeviceSnapshot? = try await db.run { conn throws(PGError) in
                 if let known, fresh, try ICMPInventory.version(conn) == known { return nil }
                 return try DeviceSnapshot.load(conn)
             }
-            if let snapshot { cache.store(snapshot) } else { cache.confirmed() }
+            if let snapshot { cache.store(snapshot, generation: generation) } else { cache.confirmed() }
             readiness.databaseChecked(error: nil)
         } catch {
             readiness.databaseChecked(error: "\(error)")
@@ -458,7 +459,7 @@ struct APIHandlers: Sendable {
         let row = try await database { conn throws(PGError) in try conn.query(DeviceSQL.insert, params).first }
         guard let text = row?[0] ?? nil else { throw APIProblem(status: 503, code: "unavailable", field: nil, message: "the database returned no row") }
         let id = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["id"].map { "\($0)" } ?? ""
-        await inventoryChanged()
+        inventoryChanged()
         return json(.created, text + "\n", headers: [.location: "/api/v1/devices/\(id)"])
     }
 
@@ -506,21 +507,21 @@ struct APIHandlers: Sendable {
             }
         }
         let text = try outcome.get()
-        await inventoryChanged()
+        inventoryChanged()
         return json(.ok, text + "\n")
     }
 
     func deleteDevice(_ id: Int32) async throws(APIProblem) -> Response {
         let rows = try await database { conn throws(PGError) in try conn.query(DeviceSQL.delete, [String(id)]) }
         guard !rows.isEmpty else { throw notFound(id) }
-        await inventoryChanged()
+        inventoryChanged()
         return Response(status: .noContent)
     }
 
-    /// After a write: the next list shows it (read your writes), from a reloaded snapshot or the database.
-    func inventoryChanged() async {
+    /// After a write: lists go to the database, so they show it (read your writes), until the
+    /// refresher's next load (within a second) brings a snapshot that has it.
+    func inventoryChanged() {
         cache.invalidate()
-        await refreshDevices(force: true)
     }
 
     // MARK: ingest
