@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         // SNMPv3 USM: HMAC-MD5/SHA, SHA-2 and AES-CFB (AES._CFB is in _CryptoExtras) for the Poller target.
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // Alert webhooks (HTTP and HTTPS, with timeouts) from the daemon.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C and system libraries.
@@ -78,6 +80,9 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
 
@@ -92,7 +97,10 @@ let package = Package(
         .testTarget(name: "FlowTests", dependencies: ["Flow"]),
         .testTarget(name: "PollerTests", dependencies: ["Poller", "TestSupport"]),
         .testTarget(name: "SinkTests", dependencies: ["Sink", "TestSupport"]),
-        .testTarget(name: "sotpdTests", dependencies: ["sotpd", "Sink", "TestSupport"]),
+        .testTarget(
+            name: "sotpdTests",
+            dependencies: ["sotpd", "Sink", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

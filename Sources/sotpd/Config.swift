@@ -274,7 +274,7 @@ let configKeys: [ConfigKey] = [
           doc: "directories of vendor profiles (*.toml: vendor CPU/memory OIDs and categorisation); relative to the working directory"),
     .init(path: "snmp.inventory_refresh_s", kind: .int(1...3600), defaultValue: .int(5),
           doc: "how often the poller checks the devices table for changes"),
-]
+] + alertConfigKeys
 
 /// The `[icmp]` section, typed.
 struct ICMPConfig: Sendable, Equatable {
@@ -338,6 +338,8 @@ struct Config {
     var databasePassword: String?
     /// `[[snmp_users]]`: SNMPv3 users (traps and informs now, the SNMP poller later), secrets resolved.
     var snmpUsers: [SNMPUserConfig] = []
+    /// `[[alerts.webhooks]]`, secrets resolved.
+    var alertWebhooks: [WebhookConfig] = []
 
     func int(_ key: String) -> Int {
         guard case .int(let v) = values[key] else { preconditionFailure("\(key) is not an int key") }
@@ -477,6 +479,7 @@ struct Config {
         let sections = Set(configKeys.map { String($0.path.split(separator: ".")[0]) })
         var devices: [DeviceConfig] = []
         var snmpUsers: [SNMPUserConfig] = []
+        var webhooks: [WebhookConfig] = []
 
         for (name, value) in table {
             if name == "devices" {
@@ -495,6 +498,10 @@ struct Config {
             }
             for (k, v) in section {
                 let path = "\(name).\(k)"
+                if path == "alerts.webhooks" {
+                    webhooks = try parseWebhooks(v)
+                    continue
+                }
                 guard let key = byPath[path] else {
                     let known = configKeys.filter { $0.path.hasPrefix(name + ".") }.map { String($0.path.dropFirst(name.count + 1)) }
                     throw ConfigError(key: path, problem: "is not a known key\(suggest(k, among: known, prefix: name + "."))")
@@ -507,7 +514,7 @@ struct Config {
                 values[key.path] = try convertEnv(raw, for: key)
             }
         }
-        var config = Config(values: values, devices: devices, databasePassword: nil, snmpUsers: snmpUsers)
+        var config = Config(values: values, devices: devices, databasePassword: nil, snmpUsers: snmpUsers, alertWebhooks: webhooks)
         try config.resolveSecrets()
         try config.crossCheck()
         return config
@@ -560,6 +567,7 @@ struct Config {
                 throw ConfigError(key: "devices[\(i)].\(e.key)", problem: e.problem)
             }
         }
+        try checkAlerts()
         // The vendor profiles are configuration too: a broken file stops sotpd (and check-config) here,
         // naming the file and key. A missing directory is only a warning at start.
         if snmp.enabled {
@@ -591,7 +599,7 @@ struct Config {
                 out += "\(k) = \(k == "snmp_community" ? "\"<redacted>\"" : v)\n"
             }
         }
-        return out
+        return out + alertsEffective
     }
 }
 

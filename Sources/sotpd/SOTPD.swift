@@ -79,11 +79,21 @@ struct Run: AsyncParsableCommand {
         // per-exporter series.
         let sinkStats = sink.stats
         var metrics: [MetricSource] = [{ StatsCatalog.samples(sinkStats.snapshot().fields.map { ("sink." + $0.0, Double($0.1)) }) }]
+        // Alerting before the producers in the list, so the group stops it after them.
+        var alerts: AlertInbox?
+        if config.alertsEnabled {
+            let service = AlertService(config: config, logger: logger)
+            services.append(service)
+            alerts = service.inbox
+            let fields: @Sendable () -> [(String, Double)] = { service.statsFields() }
+            stats.sources.append(fields)
+            metrics.append { StatsCatalog.samples(fields()) }
+        }
         if config.icmp.enabled {
             // After the sink in the list, so the group stops the poller first and its last rows get written.
             let icmp: ICMPService
             do {
-                icmp = try ICMPService(config: config.icmp, info: config.connectInfo, sink: sink, logger: logger)
+                icmp = try ICMPService(config: config.icmp, info: config.connectInfo, sink: sink, logger: logger, alerts: alerts)
             } catch {
                 throw fail("\(error) (or set icmp.enabled = false)")
             }
@@ -108,7 +118,7 @@ struct Run: AsyncParsableCommand {
         if config.bool("syslog.enabled") {
             let syslog: SyslogService
             do {
-                syslog = try SyslogService(config: config, sink: sink, devices: deviceAddresses, logger: logger)
+                syslog = try SyslogService(config: config, sink: sink, devices: deviceAddresses, logger: logger, alerts: alerts)
             } catch {
                 throw fail("\(error) (or set syslog.enabled = false)")
             }
@@ -130,7 +140,7 @@ struct Run: AsyncParsableCommand {
             metrics.append { StatsCatalog.samples(fields()) }
         }
         if config.bool("snmp.enabled") {
-            let snmp = try SNMPService(config: SNMPConfig(config), info: config.connectInfo, sink: sink, logger: logger)
+            let snmp = try SNMPService(config: SNMPConfig(config), info: config.connectInfo, sink: sink, logger: logger, alerts: alerts)
             services.append(snmp)
             let fields: @Sendable () -> [(String, Double)] = { snmp.statsFields() }
             stats.sources.append(fields)

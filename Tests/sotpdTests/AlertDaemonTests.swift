@@ -1,0 +1,109 @@
+// `sotpd run` alerting end to end: a device in a network namespace stops answering and comes back; the
+// daemon's ICMP poller feeds the evaluator, which notifies a webhook receiver the test runs on 127.0.0.1
+// (failing its first attempts): exactly one firing and one resolved notification, in order.
+import Foundation
+import Sink
+@testable import sotpd
+import Testing
+import TestSupport
+
+@Suite("sotpd alerts", .serialized, .enabled(if: NetNS.available, Comment(rawValue: NetNS.unavailableReason ?? "")))
+struct AlertDaemonTests {
+    @Test(.timeLimit(.minutes(3)))
+    func deviceDownThenBackGivesOneFiringAndOneResolvedNotice() throws {
+        let url = try TestDB.createScratchDatabase()
+        defer { TestDB.dropDatabase(url) }
+        let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
+        try Schema.migrate(conn)
+        let ns = try NetNS.create(tag: "alert")
+        defer { ns.destroy() }
+        try ns.startResponder(delayMicros: 2_000, lossPercent: 0)
+        _ = try conn.query("INSERT INTO devices (name, address) VALUES ('ns-alert', $1::inet)", [ns.hostV4])
+        // The first notification meets a 500 and a dropped connection before it gets through.
+        let receiver = try WebhookReceiver(script: [.status(500), .close])
+        defer { receiver.stop() }
+
+        let cfg = try daemonConfig(url: url, """
+        [icmp]
+        interval_s = 1
+        probes = 2
+        spacing_ms = 100
+        timeout_ms = 300
+        down_after = 2
+        up_after = 1
+        inventory_refresh_s = 1
+        [flow]
+        enabled = false
+        [stats]
+        interval_s = 1
+        [alerts]
+        device_down_after_min = 0
+        [[alerts.webhooks]]
+        name = "test"
+        url = "\(receiver.url)"
+        retry_initial_ms = 100
+        retry_max_ms = 500
+        """)
+        let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
+        var stopped = false
+        defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
+
+        // Up first: no notification for a device that answers.
+        let ups = "SELECT count(*) FROM device_events WHERE state = $1"
+        #expect(try waitFor(conn, ups, ["up"], atLeast: 1, timeout: 20) == 1, "\(sotpd.output)")
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(receiver.requests.isEmpty, "\(receiver.requests.map { String(decoding: $0.body, as: UTF8.self) })")
+
+        // The host stops answering: down after two failed cycles, notified after two failed attempts.
+        try ns.pauseResponder()
+        let firing = receiver.waitForAccepted(1, timeout: 20)
+        #expect(firing.count == 1, "\(sotpd.output)")
+        #expect(receiver.requests.map(\.answered) == [500, nil, 200])
+        // More down cycles: still one notification.
+        Thread.sleep(forTimeInterval: 3)
+        #expect(receiver.accepted.count == 1)
+
+        try ns.resumeResponder()
+        let all = receiver.waitForAccepted(2, timeout: 20)
+        #expect(all.count == 2, "\(sotpd.output)")
+        Thread.sleep(forTimeInterval: 2)
+        #expect(receiver.accepted.count == 2, "exactly one firing and one resolved")
+
+        let bodies = receiver.accepted.compactMap(\.json)
+        try #require(bodies.count == 2)
+        let (f, r) = (bodies[0], bodies[1])
+        #expect(f["status"] as? String == "firing" && r["status"] as? String == "resolved")
+        for b in bodies {
+            #expect(b["rule"] as? String == "device_down" && b["severity"] as? String == "critical")
+            #expect(b["device_name"] as? String == "ns-alert" && b["device_address"] as? String == ns.hostV4)
+            #expect(b["if_index"] is NSNull)
+        }
+        #expect(f["fingerprint"] as? String == r["fingerprint"] as? String)
+        #expect(f["started_at"] as? String == r["started_at"] as? String)
+        #expect(f["resolved_at"] is NSNull && (r["resolved_at"] as? String)?.hasSuffix("Z") == true)
+        #expect(receiver.accepted.allSatisfy { $0.headers["content-type"] == "application/json" })
+
+        // The counters reach sotp_stats.
+        let stat = "SELECT count(*) FROM sotp_stats WHERE metric = $1 AND value >= $2::float8"
+        #expect(try waitFor(conn, stat, ["alerts.notifications_sent", "2"], atLeast: 1, timeout: 10) >= 1)
+        #expect(try waitFor(conn, stat, ["alerts.retries", "2"], atLeast: 1, timeout: 10) >= 1)
+
+        sotpd.signal(SIGTERM)
+        #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
+        stopped = true
+        #expect(sotpd.output.contains("alert firing") && sotpd.output.contains("alert resolved"), "\(sotpd.output)")
+        #expect(try TestDB.scalar(conn, stat, ["alerts.firing", "1"]).flatMap(Int.init) ?? 0 >= 1, "the gauge showed the alert while it fired")
+    }
+
+    /// Polls `sql` (a count) until it reaches `atLeast` or `timeout` passes; returns the last value.
+    func waitFor(_ conn: borrowing PGConnection, _ sql: String, _ params: [String?] = [], atLeast: Int, timeout: Double) throws -> Int {
+        let end = Date().addingTimeInterval(timeout)
+        var n = 0
+        while Date() < end {
+            n = Int(try TestDB.scalar(conn, sql, params) ?? "0") ?? 0
+            if n >= atLeast { return n }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        return n
+    }
+}
