@@ -60,7 +60,7 @@ enum AlertPayload {
     /// Discord webhook: `content` (at most 2000 characters) and an embed.
     static func discord(_ n: AlertNotice) -> [String: Any] {
         var content = line(n)
-        if content.count > 2000 { content = String(content.prefix(1997)) + "…" }
+        if content.count > 2000 { content = String(content.prefix(1999)) + "…" }
         var embed: [String: Any] = [
             "title": String("\(n.status.rawValue.uppercased()): \(n.rule.rawValue) on \(n.deviceName)".prefix(256)),
             "color": color(n).int, "timestamp": timestamp(n.resolvedAtMicros ?? n.startedAtMicros),
