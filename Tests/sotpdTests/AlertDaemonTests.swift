@@ -95,6 +95,85 @@ struct AlertDaemonTests {
         #expect(try TestDB.scalar(conn, stat, ["alerts.firing", "1"]).flatMap(Int.init) ?? 0 >= 1, "the gauge showed the alert while it fired")
     }
 
+    /// A storm of critical syslog messages from one source is one alert, resolved once the source is
+    /// quiet for the window; messages under the severity threshold alert nothing.
+    @Test(.timeLimit(.minutes(2)))
+    func aSyslogStormIsOneNotification() throws {
+        let url = try TestDB.createScratchDatabase()
+        defer { TestDB.dropDatabase(url) }
+        let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
+        try Schema.migrate(conn)
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let udp = TestDB.freePort()
+        let cfg = try daemonConfig(url: url, """
+        [icmp]
+        enabled = false
+        [flow]
+        enabled = false
+        [syslog]
+        udp_port = \(udp)
+        tcp_port = 0
+        tls_port = 0
+        sockets_per_port = 1
+        [alerts]
+        syslog_window_s = 10
+        [[alerts.webhooks]]
+        url = "\(receiver.url)"
+        format = "generic"
+        """)
+        let sotpd = try Child(sotpdBinary, ["run", "--config", cfg])
+        var stopped = false
+        defer { if !stopped { sotpd.signal(SIGKILL); _ = sotpd.wait(timeout: 10) } }
+        var ready = false
+        for _ in 0..<200 where !ready {
+            ready = sotpd.output.contains("syslog listeners started")
+            if !ready { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(ready, "\(sotpd.output)")
+
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = UInt16(udp).bigEndian
+        a.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        func send(_ text: String) {
+            let bytes = Array(text.utf8)
+            _ = bytes.withUnsafeBytes { b in
+                withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                } }
+            }
+        }
+        // Warnings (severity 4) alert nothing.
+        for i in 0..<50 { send("<12>Nov 22 10:00:00 sw1 app: warning \(i)") }
+        Thread.sleep(forTimeInterval: 1)
+        #expect(receiver.requests.isEmpty)
+        // 2000 crit messages (facility 1, severity 2) over about 2 s.
+        for i in 0..<2000 {
+            send("<10>Nov 22 10:00:00 sw1 kernel: fan tray \(i) failed")
+            if i % 100 == 99 { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        let firing = receiver.waitForAccepted(1, timeout: 10)
+        #expect(firing.count == 1, "\(sotpd.output)")
+        Thread.sleep(forTimeInterval: 2)
+        #expect(receiver.accepted.count == 1, "one notification for the storm")
+        // Quiet for the window: resolved.
+        let all = receiver.waitForAccepted(2, timeout: 20)
+        #expect(all.count == 2, "\(sotpd.output)")
+        let bodies = all.compactMap(\.json)
+        if bodies.count == 2 {
+            #expect(bodies.map { $0["status"] as? String } == ["firing", "resolved"])
+            #expect(bodies.allSatisfy { $0["rule"] as? String == "syslog" && $0["device_address"] as? String == "127.0.0.1" })
+            #expect((bodies[0]["summary"] as? String)?.contains("syslog crit: fan tray 0 failed") == true, "\(bodies[0])")
+            #expect(bodies[0]["device_id"] is NSNull)
+        }
+        sotpd.signal(SIGTERM)
+        #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
+        stopped = true
+    }
+
     /// Polls `sql` (a count) until it reaches `atLeast` or `timeout` passes; returns the last value.
     func waitFor(_ conn: borrowing PGConnection, _ sql: String, _ params: [String?] = [], atLeast: Int, timeout: Double) throws -> Int {
         let end = Date().addingTimeInterval(timeout)
