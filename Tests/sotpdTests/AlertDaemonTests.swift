@@ -105,8 +105,10 @@ struct AlertDaemonTests {
         try Schema.migrate(conn)
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let udp = TestDB.freePort()
+        let udp = TestDB.freePort(), api = TestDB.freePort()
         let cfg = try daemonConfig(url: url, """
+        [api]
+        listen = "127.0.0.1:\(api)"
         [icmp]
         enabled = false
         [flow]
@@ -159,6 +161,10 @@ struct AlertDaemonTests {
         #expect(firing.count == 1, "\(sotpd.output)")
         Thread.sleep(forTimeInterval: 2)
         #expect(receiver.accepted.count == 1, "one notification for the storm")
+        // /metrics carries the alert counters.
+        let metrics = try httpGet(port: api, path: "/metrics")
+        #expect(metrics.contains("\nsotp_alerts_firing 1.0\n") && metrics.contains("\nsotp_alerts_notifications_sent_total 1\n"), "\(metrics)")
+        #expect(metrics.contains("# HELP sotp_alerts_dropped_total "), "\(metrics)")
         // Quiet for the window: resolved.
         let all = receiver.waitForAccepted(2, timeout: 20)
         #expect(all.count == 2, "\(sotpd.output)")
@@ -172,6 +178,30 @@ struct AlertDaemonTests {
         sotpd.signal(SIGTERM)
         #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
         stopped = true
+    }
+
+    /// The body of GET http://127.0.0.1:`port``path` (HTTP/1.0, so the server closes when done).
+    func httpGet(port: Int, path: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = UInt16(port).bigEndian
+        a.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw NetNSError("connect to 127.0.0.1:\(port): errno \(errno)") }
+        let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out += chunk[..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Polls `sql` (a count) until it reaches `atLeast` or `timeout` passes; returns the last value.
