@@ -196,6 +196,7 @@ final class AlertService: Service, Sendable {
         var generation = -1
         var buffer: [AlertInput] = []
         var lastTick: Int64 = 0
+        var droppedLogged = 0, lastDropLog: Int64 = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             var notices: [AlertNotice] = []
             let now = unixMicrosNow()
@@ -212,6 +213,15 @@ final class AlertService: Service, Sendable {
             if now - lastTick >= 500_000 {
                 lastTick = now
                 notices += evaluator.tick(now: now)
+            }
+            // Inbox drops: one log line per 10 s at most, with the count since the last one.
+            let dropped = stats.inputsDropped.load(ordering: .relaxed)
+            if dropped != droppedLogged && now - lastDropLog >= 10_000_000 {
+                logger.warning("alert evaluator queue full; observations dropped (raise alerts.queue_size)", metadata: [
+                    "dropped": "\(dropped - droppedLogged)", "total": "\(dropped)",
+                ])
+                droppedLogged = dropped
+                lastDropLog = now
             }
             for notice in notices { dispatch(notice, senders) }
             stats.firing.store(evaluator.firingCount, ordering: .relaxed)

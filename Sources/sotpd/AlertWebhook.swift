@@ -133,6 +133,8 @@ final class WebhookSender: Sendable {
     let logger: Logger
     private let outbox = Mutex<[AlertNotice]>([])
     private let capacity: Int
+    /// Names the first 100 drops of each 10 s; the rest are counted.
+    private let dropLog = ChangeLogWindow()
     /// Set at shutdown: deliver what is queued until then, and no later.
     private let deadline = Mutex<ContinuousClock.Instant?>(nil)
 
@@ -155,7 +157,11 @@ final class WebhookSender: Sendable {
             stats.outbox.add(1, ordering: .relaxed)
         } else {
             stats.dropped.add(1, ordering: .relaxed)
-            logger.warning("alert outbox full; notification dropped", metadata: ["webhook": "\(config.name)", "fingerprint": "\(n.fingerprint)"])
+            let (log, skipped) = dropLog.admit()
+            if skipped > 0 { logger.warning("\(skipped) more alert notifications were dropped at full outboxes (counted in alerts.dropped)") }
+            if log {
+                logger.warning("alert outbox full; notification dropped", metadata: ["webhook": "\(config.name)", "fingerprint": "\(n.fingerprint)"])
+            }
         }
     }
 
