@@ -504,6 +504,7 @@ struct Config {
                 }
                 guard let key = byPath[path] else {
                     let known = configKeys.filter { $0.path.hasPrefix(name + ".") }.map { String($0.path.dropFirst(name.count + 1)) }
+                        + (name == "alerts" ? ["webhooks"] : [])
                     throw ConfigError(key: path, problem: "is not a known key\(suggest(k, among: known, prefix: name + "."))")
                 }
                 values[path] = try convert(v, for: key)

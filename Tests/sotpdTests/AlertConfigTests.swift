@@ -76,6 +76,7 @@ struct AlertConfigTests {
         ("[alerts]\nenabled = \"yes\"\n", "alerts.enabled", "must be true or false"),
         ("[alerts]\ninterface_errors_per_s = 0\ninterface_error_permille = 0\n", "alerts.interface_errors", "are both 0"),
         ("[alerts]\nwebhooks = \"x\"\n", "alerts.webhooks", "must be an array of tables"),
+        ("[[alerts.webhook]]\nurl = \"http://127.0.0.1/\"\n", "alerts.webhook", "did you mean \"alerts.webhooks\""),
         ("[[alerts.webhooks]]\nname = \"a\"\n", "alerts.webhooks[0].url", "is required"),
         ("[[alerts.webhooks]]\nurl = \"ftp://example.com/x\"\n", "alerts.webhooks[0].url", "must be an http:// or https:// URL"),
         ("[[alerts.webhooks]]\nurl = \"http://127.0.0.1/\"\nformat = \"teams\"\n", "alerts.webhooks[0].format", "must be one of \"generic\", \"slack\", \"discord\""),
