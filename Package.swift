@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         // Tests only: reads deploy/grafana's provisioning YAML (GrafanaDashboardTests).
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // Alert webhooks (HTTP and HTTPS, with timeouts) from the daemon.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C and system libraries.
@@ -82,6 +84,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 // SHA-256 of API tokens.
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
 
@@ -98,7 +103,10 @@ let package = Package(
         .testTarget(name: "SinkTests", dependencies: ["Sink", "TestSupport"]),
         .testTarget(
             name: "sotpdTests",
-            dependencies: ["sotpd", "Sink", "TestSupport", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "sotpd", "Sink", "TestSupport", .product(name: "Yams", package: "Yams"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

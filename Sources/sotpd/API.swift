@@ -179,6 +179,17 @@ enum StatsCatalog {
         "snmp.walk_non_increasing": counter("Walk columns stopped because the agent returned an OID not after the one asked for."),
         "snmp.walk_row_limit": counter("Walk columns stopped at 100,000 rows."),
         "snmp.send_errors": counter("SNMP requests the kernel refused to send."),
+        // Alerting (AlertStats).
+        "alerts.firing": gauge("Alerts firing now."),
+        "alerts.fired": counter("Alert incidents opened (first firing notice of each)."),
+        "alerts.resolved": counter("Alert incidents resolved."),
+        "alerts.notifications_sent": counter("Webhook notifications the receiver accepted (2xx)."),
+        "alerts.delivery_failures": counter("Webhook notifications given up on (retries exhausted, or a 4xx other than 429)."),
+        "alerts.retries": counter("Webhook attempts repeated after a connection error, timeout, 5xx or 429."),
+        "alerts.dropped": counter("Notifications dropped because a webhook's outbox was full (or at shutdown)."),
+        "alerts.inputs": counter("Observations (ICMP cycles, SNMP polls, syslog messages) the evaluator applied."),
+        "alerts.inputs_dropped": counter("Observations dropped because the evaluator's queue was full."),
+        "alerts.outbox": gauge("Notifications waiting in the webhook outboxes."),
     ]
 
     /// The Prometheus name, kind, help and value of a `sotp_stats` name and value.

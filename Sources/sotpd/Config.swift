@@ -280,7 +280,7 @@ let configKeys: [ConfigKey] = [
           doc: "directories of vendor profiles (*.toml: vendor CPU/memory OIDs and categorisation); relative to the working directory"),
     .init(path: "snmp.inventory_refresh_s", kind: .int(1...3600), defaultValue: .int(5),
           doc: "how often the poller checks the devices table for changes"),
-]
+] + alertConfigKeys
 
 /// The `[icmp]` section, typed.
 struct ICMPConfig: Sendable, Equatable {
@@ -346,6 +346,8 @@ struct Config {
     var snmpUsers: [SNMPUserConfig] = []
     /// `[[api_tokens]]`: bearer tokens of /api/v1, as digests.
     var apiTokens: [APIToken] = []
+    /// `[[alerts.webhooks]]`, secrets resolved.
+    var alertWebhooks: [WebhookConfig] = []
 
     func int(_ key: String) -> Int {
         guard case .int(let v) = values[key] else { preconditionFailure("\(key) is not an int key") }
@@ -495,6 +497,7 @@ struct Config {
         var devices: [DeviceConfig] = []
         var snmpUsers: [SNMPUserConfig] = []
         var apiTokens: [APIToken] = []
+        var webhooks: [WebhookConfig] = []
 
         for (name, value) in table {
             if name == "devices" {
@@ -517,8 +520,13 @@ struct Config {
             }
             for (k, v) in section {
                 let path = "\(name).\(k)"
+                if path == "alerts.webhooks" {
+                    webhooks = try parseWebhooks(v)
+                    continue
+                }
                 guard let key = byPath[path] else {
                     let known = configKeys.filter { $0.path.hasPrefix(name + ".") }.map { String($0.path.dropFirst(name.count + 1)) }
+                        + (name == "alerts" ? ["webhooks"] : [])
                     throw ConfigError(key: path, problem: "is not a known key\(suggest(k, among: known, prefix: name + "."))")
                 }
                 values[path] = try convert(v, for: key)
@@ -529,7 +537,8 @@ struct Config {
                 values[key.path] = try convertEnv(raw, for: key)
             }
         }
-        var config = Config(values: values, devices: devices, databasePassword: nil, snmpUsers: snmpUsers, apiTokens: apiTokens)
+        var config = Config(
+            values: values, devices: devices, databasePassword: nil, snmpUsers: snmpUsers, apiTokens: apiTokens, alertWebhooks: webhooks)
         try config.resolveSecrets()
         try config.crossCheck()
         return config
@@ -582,6 +591,7 @@ struct Config {
                 throw ConfigError(key: "devices[\(i)].\(e.key)", problem: e.problem)
             }
         }
+        try checkAlerts()
         // The vendor profiles are configuration too: a broken file stops sotpd (and check-config) here,
         // naming the file and key. A missing directory is only a warning at start.
         if snmp.enabled {
@@ -617,7 +627,7 @@ struct Config {
             // The digest is shown: it is what the file holds anyway, and it tells which token is which.
             out += "\n[[api_tokens]]\nname = \"\(t.name)\"\nrole = \"\(t.role.rawValue)\"\ntoken_sha256 = \"\(t.sha256.map { String(format: "%02x", $0) }.joined())\"\n"
         }
-        return out
+        return out + alertsEffective
     }
 }
 

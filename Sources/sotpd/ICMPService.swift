@@ -68,7 +68,8 @@ final class ICMPService: Service, Sendable {
     private let stopping = Atomic<Bool>(false)
     private let watcherDone = DispatchSemaphore(value: 0)
 
-    init(config: ICMPConfig, info: PGConnectInfo, sink: Sink, logger: Logger) throws(ICMPSocketError) {
+    /// `alerts`: where cycles and up/down changes also go for the alert rules (nil: alerting off).
+    init(config: ICMPConfig, info: PGConnectInfo, sink: Sink, logger: Logger, alerts: AlertInbox? = nil) throws(ICMPSocketError) {
         self.config = config
         self.info = info
         self.sink = sink
@@ -80,11 +81,16 @@ final class ICMPService: Service, Sendable {
         o.receiverPriority = config.receiverPriority
         o.receiverCPU = config.receiverCPU
         let samples = sink.table(ICMPTables.samples), events = sink.table(ICMPTables.events)
+        let alerts = alerts?.wantsICMP == true ? alerts : nil
         poller = try ICMPPoller(
             options: o,
-            onResult: { r in sink.append(samples) { encodeSample(r, &$0) } },
+            onResult: { r in
+                sink.append(samples) { encodeSample(r, &$0) }
+                alerts?.push(.icmpCycle(AlertICMPCycle(r)))
+            },
             onStateChange: { [changeLog = ChangeLogWindow()] c in
                 sink.append(events) { encodeEvent(c, &$0) }
+                alerts?.push(.icmpChange(AlertICMPChange(c)))
                 // Every change is in device_events; the log names the first 100 of each 10 s and counts the
                 // rest, so an outage of a whole site does not flood it.
                 let (log, skipped) = changeLog.admit()

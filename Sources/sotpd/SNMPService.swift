@@ -87,13 +87,16 @@ final class SNMPResultWriter: @unchecked Sendable {
     private var lastCategory: [Int32: SNMPCategory] = [:]
     private var lastInterfaces: [Int32: [InterfaceMeta]] = [:]
     private let changeLog = ChangeLogWindow()
+    /// Where polls also go for the interface alert rules (nil: alerting off).
+    let alerts: AlertInbox?
 
     struct InterfaceMeta: Equatable {
         var index: UInt32, name: String?, descr: String?, alias: String?, type: Int32?, speed: UInt64?, admin: Int32?, oper: Int32?
     }
 
-    init(sink: Sink, metadata: SNMPMetadataWriter, stats: SNMPPollStats, logger: Logger) {
+    init(sink: Sink, metadata: SNMPMetadataWriter, stats: SNMPPollStats, logger: Logger, alerts: AlertInbox? = nil) {
         self.sink = sink
+        self.alerts = alerts
         self.metadata = metadata
         self.stats = stats
         self.logger = logger
@@ -190,6 +193,7 @@ final class SNMPResultWriter: @unchecked Sendable {
                 ])
             }
         }
+        alerts?.snmpPoll(s, outcome.rates)
         // The categorisation and the interface table, when they changed.
         if let c = s.category, lastCategory[s.deviceID] != c {
             lastCategory[s.deviceID] = c
@@ -408,7 +412,7 @@ final class SNMPPollerCore: Sendable {
     let writer: SNMPResultWriter
     private let running = Mutex<Set<Int32>>([])
 
-    init(config: SNMPConfig, info: PGConnectInfo, sink: Sink, logger: Logger) throws {
+    init(config: SNMPConfig, info: PGConnectInfo, sink: Sink, logger: Logger, alerts: AlertInbox? = nil) throws {
         var o = SNMPEngineOptions()
         o.socketsPerFamily = config.sockets
         o.maxInFlight = config.maxInFlight
@@ -426,7 +430,7 @@ final class SNMPPollerCore: Sendable {
         }
         logger.info("SNMP profiles loaded", metadata: ["files": "\(loaded.files)", "profiles": "\(profiles.profiles.map(\.name).joined(separator: ","))"])
         metadata = SNMPMetadataWriter(info: info, stats: stats, logger: logger)
-        writer = SNMPResultWriter(sink: sink, metadata: metadata, stats: stats, logger: logger)
+        writer = SNMPResultWriter(sink: sink, metadata: metadata, stats: stats, logger: logger, alerts: alerts)
     }
 
     func start() {
@@ -472,11 +476,11 @@ final class SNMPService: Service, Sendable {
     private let stopping = Atomic<Bool>(false)
     private let schedulerDone = DispatchSemaphore(value: 0)
 
-    init(config: SNMPConfig, info: PGConnectInfo, sink: Sink, logger: Logger) throws {
+    init(config: SNMPConfig, info: PGConnectInfo, sink: Sink, logger: Logger, alerts: AlertInbox? = nil) throws {
         self.config = config
         self.info = info
         self.logger = logger
-        core = try SNMPPollerCore(config: config, info: info, sink: sink, logger: logger)
+        core = try SNMPPollerCore(config: config, info: info, sink: sink, logger: logger, alerts: alerts)
     }
 
     func run() async throws {

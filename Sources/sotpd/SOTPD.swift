@@ -82,11 +82,21 @@ struct Run: AsyncParsableCommand {
         // What /readyz checks: each listener and poller service is running (and the API's database probe).
         let readiness = Readiness()
         metrics.append { readiness.samples }
+        // Alerting before the producers in the list, so the group stops it after them.
+        var alerts: AlertInbox?
+        if config.alertsEnabled {
+            let service = AlertService(config: config, logger: logger)
+            services.append(service)
+            alerts = service.inbox
+            let fields: @Sendable () -> [(String, Double)] = { service.statsFields() }
+            stats.sources.append(fields)
+            metrics.append { StatsCatalog.samples(fields()) }
+        }
         if config.icmp.enabled {
             // After the sink in the list, so the group stops the poller first and its last rows get written.
             let icmp: ICMPService
             do {
-                icmp = try ICMPService(config: config.icmp, info: config.connectInfo, sink: sink, logger: logger)
+                icmp = try ICMPService(config: config.icmp, info: config.connectInfo, sink: sink, logger: logger, alerts: alerts)
             } catch {
                 throw fail("\(error) (or set icmp.enabled = false)")
             }
@@ -111,7 +121,7 @@ struct Run: AsyncParsableCommand {
         if config.bool("syslog.enabled") {
             let syslog: SyslogService
             do {
-                syslog = try SyslogService(config: config, sink: sink, devices: deviceAddresses, logger: logger)
+                syslog = try SyslogService(config: config, sink: sink, devices: deviceAddresses, logger: logger, alerts: alerts)
             } catch {
                 throw fail("\(error) (or set syslog.enabled = false)")
             }
@@ -133,7 +143,7 @@ struct Run: AsyncParsableCommand {
             metrics.append { StatsCatalog.samples(fields()) + listenerSamples("traps", [traps.receiver]) }
         }
         if config.bool("snmp.enabled") {
-            let snmp = try SNMPService(config: SNMPConfig(config), info: config.connectInfo, sink: sink, logger: logger)
+            let snmp = try SNMPService(config: SNMPConfig(config), info: config.connectInfo, sink: sink, logger: logger, alerts: alerts)
             services.append(ReadinessTracked(snmp, "snmp", .pollers, readiness))
             let fields: @Sendable () -> [(String, Double)] = { snmp.statsFields() }
             stats.sources.append(fields)

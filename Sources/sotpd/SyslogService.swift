@@ -110,9 +110,13 @@ final class SyslogWorker: @unchecked Sendable {
     static let maxAheadMicros: Int64 = 3_600_000_000
     /// The last named-zone offset worked out, per local hour: one Foundation call an hour per zone.
     var zoneCache: (zone: SourceZone, hour: Int64, offset: Int32)?
+    /// Where messages at the alert severity or worse also go (nil: alerting or its syslog rule off).
+    let alerts: AlertInbox?
+    var alertThrottle = SyslogAlertThrottle()
 
-    init(sink: Sink, zones: SyslogZones, devices: DeviceAddresses, maxAgeDays: Int) {
+    init(sink: Sink, zones: SyslogZones, devices: DeviceAddresses, maxAgeDays: Int, alerts: AlertInbox? = nil) {
         self.sink = sink
+        self.alerts = alerts.flatMap { $0.syslogSeverity >= 0 ? $0 : nil }
         self.table = sink.producer(SyslogTables.syslog)
         self.zones = zones
         self.devices = DeviceLookup(devices)
@@ -176,6 +180,20 @@ final class SyslogWorker: @unchecked Sendable {
             }
         }
         if result == .closed { counters.rejectedClosed.add(1, ordering: .relaxed) }
+        // An integer compare per message; strings only for the few that alert, at most one a second per source.
+        if let alerts, let severity = m.severity, Int(severity) <= alerts.syslogSeverity {
+            var host = peer.unmapped
+            host.port = 0
+            let n = alertThrottle.admit(host, now: receivedMicros)
+            if n > 0 {
+                let source: IPAddress = host.isV4 ? .v4(UInt32(truncatingIfNeeded: host.low)) : .v6(high: host.high, low: host.low)
+                let message = m.clean
+                    ? bytes.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[m.message]), as: UTF8.self) }
+                    : String(decoding: text, as: UTF8.self)
+                alerts.push(.syslog(deviceID: device, source: source.description, severity: Int(severity), count: n,
+                                    text: String(message.prefix(300)), timeMicros: time))
+            }
+        }
     }
 
     private func offset(_ zone: SourceZone, _ localSeconds: Int64) -> Int32 {
@@ -198,7 +216,7 @@ final class SyslogService: Service, Sendable {
     let refresh: Duration
     let logger: Logger
 
-    init(config: Config, sink: Sink, devices: DeviceAddresses, logger: Logger) throws(UDPReceiverError) {
+    init(config: Config, sink: Sink, devices: DeviceAddresses, logger: Logger, alerts: AlertInbox? = nil) throws(UDPReceiverError) {
         let zones = SyslogZones(byPrefix: config.syslogSourceZones, fallback: config.syslogZone)
         let maxAge = config.int("retention.logs_days")
         var receivers: [UDPReceiver] = []
@@ -212,7 +230,7 @@ final class SyslogService: Service, Sendable {
             // Any datagram whole: a syslog message is never cut by the receiver.
             o.maxDatagramBytes = 65_535
             o.name = "syslog"
-            let mine = (0..<o.sockets).map { _ in SyslogWorker(sink: sink, zones: zones, devices: devices, maxAgeDays: maxAge) }
+            let mine = (0..<o.sockets).map { _ in SyslogWorker(sink: sink, zones: zones, devices: devices, maxAgeDays: maxAge, alerts: alerts) }
             let r = try bindWithFallback(port, o) { (o) throws(UDPReceiverError) -> UDPReceiver in
                 try UDPReceiver(options: o, housekeeping: { thread, _ in mine[thread].housekeeping() }) { thread, bytes, from, micros in
                     mine[thread].handle(bytes, from: from, receivedMicros: micros, transport: .udp)
@@ -259,7 +277,7 @@ final class SyslogService: Service, Sendable {
             let idle = config.int("syslog.tcp_idle_timeout_s")
             o.idleTimeout = idle > 0 ? .seconds(idle) : nil
             o.tls = plan.tls
-            let mine = (0..<o.threads).map { _ in SyslogWorker(sink: sink, zones: zones, devices: devices, maxAgeDays: maxAge) }
+            let mine = (0..<o.threads).map { _ in SyslogWorker(sink: sink, zones: zones, devices: devices, maxAgeDays: maxAge, alerts: alerts) }
             let transport: SyslogTransport = plan.tls == nil ? .tcp : .tls
             let listener: StreamListener
             do {
