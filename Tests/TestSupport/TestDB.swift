@@ -78,6 +78,18 @@ public enum TestDB {
         return (status, child.output)
     }
 
+    /// `run` on a thread of its own, awaited: a long child (schemathesis, half a minute) then does not
+    /// hold one of the few threads of Swift's cooperative pool, which async tests elsewhere in the suite
+    /// need to make progress.
+    public static func runOffPool(_ path: String, _ args: [String], env: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { c in
+            let t = Thread {
+                do { c.resume(returning: try run(path, args, env: env)) } catch { c.resume(throwing: error) }
+            }
+            t.start()
+        }
+    }
+
     /// Runs scripts/tsdb for a named instance on its own port.
     @discardableResult
     public static func tsdb(_ args: [String], instance: String, port: Int) throws -> (status: Int32, output: String) {

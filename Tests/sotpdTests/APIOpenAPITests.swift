@@ -241,7 +241,7 @@ struct APIOpenAPITests {
     /// schema-valid bodies are refused for rules a schema cannot say (a probe source of the other address
     /// family, a time older than the retention, timeouts that overrun the interval).
     @Test(.timeLimit(.minutes(5)))
-    func schemathesisFindsNothing() throws {
+    func schemathesisFindsNothing() async throws {
         let binary = ProcessInfo.processInfo.environment["SOTP_SCHEMATHESIS"] ?? "/var/cache/sotp/venv-schemathesis-4.32.5/bin/schemathesis"
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             Issue.record("schemathesis is not installed at \(binary): scripts/test installs it")
@@ -249,7 +249,7 @@ struct APIOpenAPITests {
         }
         let d = try APIDaemon()
         defer { d.stop() }
-        let r = try TestDB.run(binary, [
+        let r = try await TestDB.runOffPool(binary, [
             "run", TestDB.repoRoot + "/docs/openapi.json", "--url", "http://127.0.0.1:\(d.port)",
             "-H", "Authorization: Bearer \(d.tokens["operator"]!)", "--checks", "all", "--exclude-checks", "positive_data_acceptance",
             "--max-examples", "25", "--seed", "7", "--no-color", "--request-timeout", "20",
