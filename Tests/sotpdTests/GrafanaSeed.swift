@@ -64,6 +64,15 @@ enum GrafanaSeed {
         FROM generate_series(now() - interval '6 hours', now() - interval '1 minute', interval '5 minutes') WITH ORDINALITY AS g (t, n)
         CROSS JOIN (VALUES (1), (2)) AS v (d);
 
+        -- A host agent's pushes (POST /api/v1/ingest) every minute under core-rtr-1's name, as the Device
+        -- dashboard joins them: CPU, memory and two mount points.
+        INSERT INTO agent_metrics (time, host, metric, instance, value, source)
+        SELECT t, 'core-rtr-1', m.metric, m.instance, m.value + 5 * sin(extract(epoch FROM t) / 900), '127.0.0.1'
+        FROM generate_series(now() - interval '6 hours', now() - interval '1 minute', interval '1 minute') t
+        CROSS JOIN (VALUES ('cpu_pct', '', 30.0), ('mem_used_bytes', '', 2.0e9), ('mem_total_bytes', '', 4.0e9),
+                           ('disk_used_bytes', '/', 2.0e10), ('disk_total_bytes', '/', 5.0e10),
+                           ('disk_used_bytes', '/var', 7.0e10), ('disk_total_bytes', '/var', 1.0e11)) AS m (metric, instance, value);
+
         INSERT INTO snmp_storage_samples (time, device_id, storage_index, descr, kind, size_bytes, used_bytes)
         SELECT t, 1, s.idx, s.descr, s.kind, s.size, s.size * s.frac
         FROM generate_series(now() - interval '6 hours', now() - interval '1 minute', interval '5 minutes') t
