@@ -102,35 +102,16 @@ final class AlertDeviceNames: Sendable {
     func snapshot() -> (generation: Int, map: [Int32: String]) { names.withLock { $0 } }
 
     func start(info: PGConnectInfo, interval: Duration, logger: Logger) {
-        let t = Thread { [self] in
-            var seen: Int64 = -1
-            let steps = max(1, Int(interval / .milliseconds(100)))
-            func pause() {
-                for _ in 0..<steps where !stopping.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.1) }
+        followInventory(
+            "sotp-alert-names", info: info, interval: interval, what: "alert device names", logger: logger,
+            stopping: { [self] in stopping.load(ordering: .relaxed) }
+        ) { [self] (conn) throws(PGError) in
+            var map: [Int32: String] = [:]
+            for row in try conn.query("SELECT id, name FROM devices") {
+                if let id = row[0].flatMap({ Int32($0) }), let name = row[1] { map[id] = name }
             }
-            while !stopping.load(ordering: .relaxed) {
-                do {
-                    let conn = try PGConnection(info)
-                    while !stopping.load(ordering: .relaxed) {
-                        let v = try ICMPInventory.version(conn)
-                        if v != seen {
-                            var map: [Int32: String] = [:]
-                            for row in try conn.query("SELECT id, name FROM devices") {
-                                if let id = row[0].flatMap({ Int32($0) }), let name = row[1] { map[id] = name }
-                            }
-                            names.withLock { $0 = ($0.generation + 1, map) }
-                            seen = v
-                        }
-                        pause()
-                    }
-                } catch {
-                    logger.debug("alert device names not refreshed; will retry", metadata: ["error": "\(error)"])
-                    pause()
-                }
-            }
+            names.withLock { $0 = ($0.generation + 1, map) }
         }
-        t.name = "sotp-alert-names"
-        t.start()
     }
 
     func stop() { stopping.store(true, ordering: .relaxed) }

@@ -40,34 +40,48 @@ final class DeviceAddresses: Sendable {
     /// process no matter how many receivers ask.
     func start(info: PGConnectInfo, interval: Duration, logger: Logger) {
         guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let t = Thread { [self] in
-            var seen: Int64 = -1
-            let steps = max(1, Int(interval / .milliseconds(100)))
-            func pause() {
-                for _ in 0..<steps where !stopping.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.1) }
-            }
-            while !stopping.load(ordering: .relaxed) {
-                do {
-                    let conn = try PGConnection(info)
-                    while !stopping.load(ordering: .relaxed) {
-                        let v = try ICMPInventory.version(conn)
-                        if v != seen {
-                            replace(try Self.load(conn))
-                            seen = v
-                        }
-                        pause()
-                    }
-                } catch {
-                    logger.debug("device address map not refreshed; will retry", metadata: ["error": "\(error)"])
-                    pause()
-                }
-            }
-        }
-        t.name = "sotp-device-map"
-        t.start()
+        followInventory(
+            "sotp-device-map", info: info, interval: interval, what: "device address map", logger: logger,
+            stopping: { [self] in stopping.load(ordering: .relaxed) }
+        ) { [self] (conn) throws(PGError) in replace(try Self.load(conn)) }
     }
 
     func stop() { stopping.store(true, ordering: .relaxed) }
+}
+
+/// Starts a thread `name` that calls `reload` whenever sotp.inventory_version moves (and once at first),
+/// checking every `interval` over one kept connection, reconnecting after errors, until `stopping()`.
+/// For in-memory views of the inventory that must follow it: the receivers' address map, the alert
+/// evaluator's device names.
+func followInventory(
+    _ name: String, info: PGConnectInfo, interval: Duration, what: String, logger: Logger,
+    stopping: @escaping @Sendable () -> Bool, reload: @escaping @Sendable (borrowing PGConnection) throws(PGError) -> Void
+) {
+    let t = Thread {
+        var seen: Int64 = -1
+        let steps = max(1, Int(interval / .milliseconds(100)))
+        func pause() {
+            for _ in 0..<steps where !stopping() { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        while !stopping() {
+            do throws(PGError) {
+                let conn = try PGConnection(info)
+                while !stopping() {
+                    let v = try ICMPInventory.version(conn)
+                    if v != seen {
+                        try reload(conn)
+                        seen = v
+                    }
+                    pause()
+                }
+            } catch {
+                logger.debug("\(what) not refreshed; will retry", metadata: ["error": "\(error)"])
+                pause()
+            }
+        }
+    }
+    t.name = name
+    t.start()
 }
 
 /// One thread's copy of the shared table.
