@@ -7,14 +7,7 @@ import TestSupport
 
 @Suite("Alert config")
 struct AlertConfigTests {
-    func error(_ toml: String, env: [String: String] = [:]) -> ConfigError? {
-        do {
-            _ = try Config.parse(toml, source: "test.toml", environment: env)
-            return nil
-        } catch {
-            return error
-        }
-    }
+    func error(_ toml: String, env: [String: String] = [:]) -> ConfigError? { configParseError(toml, env: env) }
 
     @Test func defaults() throws {
         let c = try Config.parse("", source: "empty")

@@ -7,16 +7,19 @@ import Poller
 import Testing
 import TestSupport
 
+/// The error parsing `toml` (with `env` as the environment) gives, nil when it parses.
+func configParseError(_ toml: String, env: [String: String] = [:]) -> ConfigError? {
+    do {
+        _ = try Config.parse(toml, source: "test.toml", environment: env)
+        return nil
+    } catch {
+        return error
+    }
+}
+
 @Suite("Config")
 struct ConfigTests {
-    func error(_ toml: String, env: [String: String] = [:]) -> ConfigError? {
-        do {
-            _ = try Config.parse(toml, source: "test.toml", environment: env)
-            return nil
-        } catch {
-            return error
-        }
-    }
+    func error(_ toml: String, env: [String: String] = [:]) -> ConfigError? { configParseError(toml, env: env) }
 
     @Test func emptyFileGivesDocumentedDefaults() throws {
         let c = try Config.parse("", source: "empty")
