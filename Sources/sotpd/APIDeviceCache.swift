@@ -118,7 +118,9 @@ final class DeviceCache: Sendable {
         state.withLock { $0.lastCheck = .now }
     }
 
-    /// Forgets the snapshot (after the API changed the inventory, until the reload is in).
+    /// Forgets the snapshot after the API changed the inventory: lists go to the database, so they show
+    /// the change (read your writes), until the refresher's next load (within a second) brings a
+    /// snapshot that has it.
     func invalidate() {
         state.withLock {
             $0.snapshot = nil

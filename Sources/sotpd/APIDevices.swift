@@ -19,6 +19,11 @@ struct APIProblem: Error, Equatable {
         APIProblem(status: 422, code: "invalid_field", field: field, message: "\(field): \(message)")
     }
 
+    /// A bad path or query parameter (400).
+    static func parameter(_ name: String, _ message: String) -> APIProblem {
+        APIProblem(status: 400, code: "invalid_parameter", field: name, message: "\(name): \(message)")
+    }
+
     var json: String {
         var members = ["\"status\": \(status)", "\"code\": \(jsonString(code))"]
         if let field { members.append("\"field\": \(jsonString(field))") }
@@ -39,6 +44,12 @@ struct DeviceInput: Equatable {
     var settings: String?
 
     static let writable = ["name", "address", "tags", "enabled", "icmp", "snmp", "settings"]
+
+    /// The values of DeviceSQL.insert's parameters (and update's after the id), fields left out taking
+    /// the table's defaults.
+    var sqlParameters: [String?] {
+        [name, address, jsonArray(tags ?? []), String(enabled ?? true), String(icmp ?? true), String(snmp ?? false), settings ?? "{}"]
+    }
     static let readOnly = [
         "id", "vendor", "model", "os", "os_version", "sys_object_id", "sys_name", "sys_descr", "snmp_profile",
         "created_at", "updated_at", "state",
@@ -219,7 +230,7 @@ enum DeviceSQL {
     static let insert = """
         INSERT INTO devices AS d (name, address, tags, enabled, icmp, snmp, settings)
         VALUES ($1, $2::inet, ARRAY(SELECT jsonb_array_elements_text($3::jsonb)), $4::boolean, $5::boolean, $6::boolean, $7::jsonb)
-        RETURNING \(object)
+        RETURNING \(object), d.id
         """
 
     /// Writes every writable field of device $1; updated_at moves only when something changed.

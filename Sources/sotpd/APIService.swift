@@ -228,30 +228,30 @@ struct APIHandlers: Sendable {
             },
             Route(method: .get, path: "/readyz") { _, _ in readyz() },
             Route(method: .get, path: "/metrics") { request, _ in
-                await guarded(request, needs: settings.metricsAuth ? .viewer : nil) { _ throws(APIProblem) in
+                await guarded(request, needs: settings.metricsAuth ? .viewer : nil) { () throws(APIProblem) in
                     Response(status: .ok, headers: [.contentType: APIService.metricsContentType], body: .init(byteBuffer: ByteBuffer(bytes: metrics.scrape())))
                 }
             },
             Route(method: .get, path: "/api/v1/devices") { request, _ in
-                await guarded(request, needs: .viewer) { _ throws(APIProblem) in try await listDevices(request) }
+                await guarded(request, needs: .viewer) { () throws(APIProblem) in try await listDevices(request) }
             },
             Route(method: .post, path: "/api/v1/devices") { request, _ in
-                await guarded(request, needs: .operator) { _ throws(APIProblem) in try await createDevice(request) }
+                await guarded(request, needs: .operator) { () throws(APIProblem) in try await createDevice(request) }
             },
             Route(method: .get, path: "/api/v1/devices/:id") { request, context in
-                await guarded(request, needs: .viewer) { _ throws(APIProblem) in try await getDevice(try deviceID(context)) }
+                await guarded(request, needs: .viewer) { () throws(APIProblem) in try await getDevice(try deviceID(context)) }
             },
             Route(method: .put, path: "/api/v1/devices/:id") { request, context in
-                await guarded(request, needs: .operator) { _ throws(APIProblem) in try await updateDevice(try deviceID(context), request, replace: true) }
+                await guarded(request, needs: .operator) { () throws(APIProblem) in try await updateDevice(try deviceID(context), request, replace: true) }
             },
             Route(method: .patch, path: "/api/v1/devices/:id") { request, context in
-                await guarded(request, needs: .operator) { _ throws(APIProblem) in try await updateDevice(try deviceID(context), request, replace: false) }
+                await guarded(request, needs: .operator) { () throws(APIProblem) in try await updateDevice(try deviceID(context), request, replace: false) }
             },
             Route(method: .delete, path: "/api/v1/devices/:id") { request, context in
-                await guarded(request, needs: .operator) { _ throws(APIProblem) in try await deleteDevice(try deviceID(context)) }
+                await guarded(request, needs: .operator) { () throws(APIProblem) in try await deleteDevice(try deviceID(context)) }
             },
             Route(method: .post, path: "/api/v1/ingest") { request, context in
-                await guarded(request, needs: .operator) { _ throws(APIProblem) in try await ingest(request, from: context.remoteAddress) }
+                await guarded(request, needs: .operator) { () throws(APIProblem) in try await ingest(request, from: context.remoteAddress) }
             },
         ]
     }
@@ -268,17 +268,13 @@ struct APIHandlers: Sendable {
 
     /// Checks the token (when `needs` is set), runs `body`, and turns whatever it throws into a JSON error.
     func guarded(
-        _ request: Request, needs role: APIRole?, _ body: (APIPrincipal?) async throws(APIProblem) -> Response
+        _ request: Request, needs role: APIRole?, _ body: () async throws(APIProblem) -> Response
     ) async -> Response {
-        var principal: APIPrincipal?
-        if let role {
-            switch settings.tokens.authorize(request.headers[.authorization], needs: role) {
-            case .success(let p): principal = p
-            case .failure(let f): return problemResponse(authProblem(f))
-            }
+        if let role, case .failure(let f) = settings.tokens.authorize(request.headers[.authorization], needs: role) {
+            return problemResponse(authProblem(f))
         }
         do {
-            return try await body(principal)
+            return try await body()
         } catch {
             if error.status >= 500 {
                 logger.warning("API request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error.message)"])
@@ -368,7 +364,7 @@ struct APIHandlers: Sendable {
     func deviceID(_ context: Context) throws(APIProblem) -> Int32 {
         let raw = context.parameters.get("id") ?? ""
         guard let id = Int32(raw), id > 0 else {
-            throw APIProblem(status: 400, code: "invalid_parameter", field: "id", message: "id: must be a positive 32-bit integer, got \"\(raw.prefix(40))\"")
+            throw .parameter("id", "must be a positive 32-bit integer, got \"\(raw.prefix(40))\"")
         }
         return id
     }
@@ -402,40 +398,37 @@ struct APIHandlers: Sendable {
             switch k {
             case "limit":
                 guard let n = Int(value), (1...1000).contains(n) else {
-                    throw APIProblem(status: 400, code: "invalid_parameter", field: "limit", message: "limit: must be an integer in 1…1000, got \"\(value.prefix(40))\"")
+                    throw .parameter("limit", "must be an integer in 1…1000, got \"\(value.prefix(40))\"")
                 }
                 limit = n
             case "after":
                 guard let n = Int32(value), n >= 0 else {
-                    throw APIProblem(status: 400, code: "invalid_parameter", field: "after", message: "after: must be a device id (0 or more), got \"\(value.prefix(40))\"")
+                    throw .parameter("after", "must be a device id (0 or more), got \"\(value.prefix(40))\"")
                 }
                 after = n
             case "tag":
                 guard !value.isEmpty, value.count <= DeviceValidator.maxTagLength, !value.contains(where: isControl) else {
-                    throw APIProblem(
-                        status: 400, code: "invalid_parameter", field: "tag",
-                        message: "tag: must be 1…\(DeviceValidator.maxTagLength) characters without control characters")
+                    throw .parameter("tag", "must be 1…\(DeviceValidator.maxTagLength) characters without control characters")
                 }
                 tags.append(value)
             case "enabled":
                 guard value == "true" || value == "false" else {
-                    throw APIProblem(status: 400, code: "invalid_parameter", field: "enabled", message: "enabled: must be true or false, got \"\(value.prefix(40))\"")
+                    throw .parameter("enabled", "must be true or false, got \"\(value.prefix(40))\"")
                 }
                 enabled = value
             default:
-                throw APIProblem(
-                    status: 400, code: "invalid_parameter", field: String(k.prefix(64)),
-                    message: "\(k.prefix(64)): is not a parameter of this list; known: \(Self.listParameters.joined(separator: ", "))")
+                throw .parameter(String(k.prefix(64)), "is not a parameter of this list; known: \(Self.listParameters.joined(separator: ", "))")
             }
         }
+        var items: String, next: String?
         if let snapshot = cache.current {
-            let (items, next) = snapshot.page(after: after, limit: limit, tags: tags, enabled: enabled.map { $0 == "true" })
-            return json(.ok, "{\"items\": \(items), \"limit\": \(limit), \"next_after\": \(next.map { String($0) } ?? "null")}\n")
+            let page = snapshot.page(after: after, limit: limit, tags: tags, enabled: enabled.map { $0 == "true" })
+            (items, next) = (page.items, page.next.map { String($0) })
+        } else {
+            let params: [String?] = [String(after), String(limit), tags.isEmpty ? nil : jsonArray(tags), enabled]
+            let row = try await database { conn throws(PGError) in try conn.query(DeviceSQL.list, params).first }
+            (items, next) = (row?[0] ?? "[]", row?[1] ?? nil)
         }
-        let params: [String?] = [String(after), String(limit), tags.isEmpty ? nil : jsonArray(tags), enabled]
-        let row = try await database { conn throws(PGError) in try conn.query(DeviceSQL.list, params).first }
-        let items = row?[0] ?? "[]"
-        let next = row?[1] ?? nil
         return json(.ok, "{\"items\": \(items), \"limit\": \(limit), \"next_after\": \(next ?? "null")}\n")
     }
 
@@ -451,15 +444,13 @@ struct APIHandlers: Sendable {
 
     func createDevice(_ request: Request) async throws(APIProblem) -> Response {
         let d = try settings.devices.parse(try await body(request), complete: true)
-        let settingsJSON = d.settings ?? "{}"
-        try settings.devices.check(address: d.address!, settings: settingsJSON, snmp: d.snmp ?? false)
-        let params: [String?] = [
-            d.name, d.address, jsonArray(d.tags ?? []), String(d.enabled ?? true), String(d.icmp ?? true), String(d.snmp ?? false), settingsJSON,
-        ]
+        try settings.devices.check(address: d.address!, settings: d.settings ?? "{}", snmp: d.snmp ?? false)
+        let params = d.sqlParameters
         let row = try await database { conn throws(PGError) in try conn.query(DeviceSQL.insert, params).first }
-        guard let text = row?[0] ?? nil else { throw APIProblem(status: 503, code: "unavailable", field: nil, message: "the database returned no row") }
-        let id = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["id"].map { "\($0)" } ?? ""
-        inventoryChanged()
+        guard let text = row?[0] ?? nil, let id = row?[1] ?? nil else {
+            throw APIProblem(status: 503, code: "unavailable", field: nil, message: "the database returned no row")
+        }
+        cache.invalidate()
         return json(.created, text + "\n", headers: [.location: "/api/v1/devices/\(id)"])
     }
 
@@ -486,18 +477,13 @@ struct APIHandlers: Sendable {
                     d.snmp = d.snmp ?? (cur[5] == "t")
                     d.settings = d.settings ?? cur[6]
                 }
-                let settingsJSON = d.settings ?? "{}"
                 do throws(APIProblem) {
-                    try validator.check(address: d.address ?? "", settings: settingsJSON, snmp: d.snmp ?? false)
+                    try validator.check(address: d.address ?? "", settings: d.settings ?? "{}", snmp: d.snmp ?? false)
                 } catch {
                     try conn.execute("ROLLBACK")
                     return .failure(error)
                 }
-                let params: [String?] = [
-                    String(id), d.name, d.address, jsonArray(d.tags ?? []), String(d.enabled ?? true), String(d.icmp ?? true),
-                    String(d.snmp ?? false), settingsJSON,
-                ]
-                let row = try conn.query(DeviceSQL.update, params).first
+                let row = try conn.query(DeviceSQL.update, [String(id)] + d.sqlParameters).first
                 try conn.execute("COMMIT")
                 guard let text = row?[0] ?? nil else { return .failure(notFound(id)) }
                 return .success(text)
@@ -507,21 +493,15 @@ struct APIHandlers: Sendable {
             }
         }
         let text = try outcome.get()
-        inventoryChanged()
+        cache.invalidate()
         return json(.ok, text + "\n")
     }
 
     func deleteDevice(_ id: Int32) async throws(APIProblem) -> Response {
         let rows = try await database { conn throws(PGError) in try conn.query(DeviceSQL.delete, [String(id)]) }
         guard !rows.isEmpty else { throw notFound(id) }
-        inventoryChanged()
-        return Response(status: .noContent)
-    }
-
-    /// After a write: lists go to the database, so they show it (read your writes), until the
-    /// refresher's next load (within a second) brings a snapshot that has it.
-    func inventoryChanged() {
         cache.invalidate()
+        return Response(status: .noContent)
     }
 
     // MARK: ingest
