@@ -176,12 +176,8 @@ struct IngestParser {
     }
 }
 
-/// Microseconds since the epoch of an RFC 3339 date-time with a zone (`Z` or ±hh:mm), nil if it is not one.
+/// Microseconds since the epoch of an RFC 3339 date-time with a zone (`Z` or ±hh:mm), nil if it is not
+/// one: ReportTime's exact parser, without the bare dates reports also take.
 func parseRFC3339Micros(_ s: String) -> Int64? {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if let d = f.date(from: s) { return Int64((d.timeIntervalSince1970 * 1e6).rounded()) }
-    f.formatOptions = [.withInternetDateTime]
-    if let d = f.date(from: s) { return Int64((d.timeIntervalSince1970 * 1e6).rounded()) }
-    return nil
+    s.utf8.count > 10 ? ReportTime.rfc3339(s) : nil
 }
