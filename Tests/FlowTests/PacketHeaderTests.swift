@@ -42,6 +42,35 @@ struct PacketHeaderTests {
         #expect(first == .transport && f.srcPort == 514)
     }
 
+    @Test func summaryLocatesTheUDPPayloadAndLength() {
+        // A 60-byte Ethernet frame: 14 + IPv4 (total length 32) + UDP + 4 payload bytes + 10 bytes of padding.
+        let frame = sflowHex("""
+            001122334455 66778899aabb 0800
+            45 00 0020 0001 0000 40 11 0000 0a000001 0a000002
+            0202 07d0 000c 0000               # UDP 514 → 2000, length 12
+            deadbeef
+            00000000000000000000
+            """)
+        var r = FlowRecord(), m = PacketSummary()
+        PacketHeaderParser.parse(frame.span.bytes, 0..<frame.count, startingAt: .ethernet, into: &r, summary: &m)
+        #expect(m.depth == .transport && m.networkOffset == 14 && m.ipLength == 32 && !m.fragment)
+        #expect(m.transportOffset == 34 && m.payloadOffset == 42)
+        #expect(Array(frame[m.payloadOffset..<(m.networkOffset + m.ipLength)]) == [0xde, 0xad, 0xbe, 0xef])
+        // A first fragment says so (its payload is not the whole datagram).
+        let first = sflowHex("45 00 0030 0001 2000 40 11 0000 01020304 05060708 0202 0203 0010 0000")
+        var f = FlowRecord(), fm = PacketSummary()
+        PacketHeaderParser.parse(first.span.bytes, 0..<first.count, startingAt: .ipv4, into: &f, summary: &fm)
+        #expect(fm.fragment && fm.ipLength == 48 && fm.payloadOffset == 28)
+        // TCP: the payload starts after the data offset (here 8 words: 12 bytes of options); IPv6 length is 40 + payload.
+        let tcp = sflowHex("""
+            60000000 0024 06 40 fe800000000000000000000000000001 ff020000000000000000000000000001
+            0016 c000 00000000 00000000 8018 0000 0000 0000 0101080a 00000001 00000002 41424344
+            """)
+        var t = FlowRecord(), tm = PacketSummary()
+        PacketHeaderParser.parse(tcp.span.bytes, 0..<tcp.count, startingAt: .ipv6, into: &t, summary: &tm)
+        #expect(tm.ipLength == 76 && tm.transportOffset == 40 && tm.payloadOffset == 72 && t.tcpFlags == 0x18)
+    }
+
     @Test func ipv6ExtensionChainToTCP() {
         let (depth, r) = parse(sflowHex("""
             60000000 0040 2b 40                   # IPv6, next header 43 (routing)
