@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "sotpdTests",
             dependencies: [
-                "sotpd", "Sink", "TestSupport", .product(name: "Yams", package: "Yams"),
+                "sotpd", "Capture", "Flow", "Sink", "TestSupport", .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

@@ -50,7 +50,7 @@ public struct FlowDecoder: Sendable {
         case .sflow5:
             guard let sflow else { throw .unknownVersion(0) }
             return try sflow(bytes, exporter, receivedMicros, emit)
-        case nil:
+        case nil, .probe:  // detect never says .probe: nothing exports it
             throw .unknownVersion(bytes.nfU16(0))
         }
     }

@@ -43,6 +43,8 @@ public enum FlowSource: UInt8, Sendable, BitwiseCopyable {
     case netflow9 = 9
     case ipfix = 10
     case sflow5 = 65
+    /// sotpd's own capture probe (flows built from packets on an interface).
+    case probe = 100
 }
 
 /// One flow (or one sampled packet, from sFlow): what the flows hypertable stores. Fields a protocol

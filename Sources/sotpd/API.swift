@@ -99,6 +99,23 @@ enum StatsCatalog {
         "flow.aggregate_rows": counter("Per-minute aggregates handed to the sink for flows_1m."),
         "flow.aggregate_early_flushes": counter("Times an aggregation table was full and written out before its minute ended."),
         "flow.aggregate_entries": gauge("Keys held in the aggregation tables now (the minute in progress)."),
+        // Capture probe, all interfaces together (per interface: sotp_probe_interface_*).
+        "probe.packets": counter("Packets the capture probe read from its rings."),
+        "probe.bytes": counter("Bytes on the wire of the packets the capture probe read."),
+        "probe.kernel_packets": counter("Packets the kernel passed to the capture sockets (after the filter and sampling; drops included)."),
+        "probe.ring_drops": counter("Packets the kernel dropped because a capture ring was full."),
+        "probe.queue_freezes": counter("Times the kernel froze a capture queue (TPACKET_V3 ring full)."),
+        "probe.errors": counter("Errors reading the capture rings."),
+        "probe.records": counter("Flow records the probe wrote (every reason)."),
+        "probe.not_ip": counter("Captured frames without an IP header (ARP, LLDP, cut off or malformed): not flows."),
+        "probe.flows_created": counter("Flows the probe started."),
+        "probe.expired_idle": counter("Flow records written after the idle timeout."),
+        "probe.expired_active": counter("Flow records written at the active timeout (a long flow continues in a new record)."),
+        "probe.ended_tcp": counter("Flow records written because a TCP FIN or RST ended the flow."),
+        "probe.evicted": counter("Flow records written early because a flow table was full."),
+        "probe.overflow": counter("Packets that found a flow table full and became one-packet records."),
+        "probe.flushed": counter("Flow records written at stop."),
+        "probe.entries": gauge("Flows held in the probe's tables now."),
         // Syslog receiver.
         "syslog.udp_datagrams": counter("Datagrams received by the syslog UDP listener."),
         "syslog.udp_bytes": counter("Bytes of datagrams received by the syslog UDP listener."),
@@ -331,6 +348,7 @@ extension FlowService {
         case .netflow9: "netflow9"
         case .ipfix: "ipfix"
         case .sflow5: "sflow5"
+        case .probe: "probe"
         case nil: source == 0 ? "unknown" : String(source)
         }
     }

@@ -1,6 +1,7 @@
 // sotpd's configuration: one TOML file, every key optional with a documented default, SOTP_* environment
 // overrides, and *_file keys for secrets. Every problem names the key (or the file and line) and sotpd
 // exits with code 2.
+import Capture
 import Flow
 import Foundation
 import Poller
@@ -208,6 +209,30 @@ let configKeys: [ConfigKey] = [
           format: .flowAggregationKey),
     .init(path: "flow.aggregate_max_entries", kind: .int(1_000...10_000_000), defaultValue: .int(100_000),
           doc: "keys each receive thread holds per minute (~300 bytes each); when full, rows are written early"),
+    .init(path: "probe.interfaces", kind: .stringList, defaultValue: .strings([]),
+          doc: "interfaces to capture and build flows from (a SPAN or TAP port); \"any\" for all; empty: no capture probe"),
+    .init(path: "probe.threads", kind: .int(1...64), defaultValue: .int(1),
+          doc: "capture threads per interface (one TPACKET_V3 ring each, flows spread by PACKET_FANOUT_HASH)"),
+    .init(path: "probe.cpus", kind: .string, defaultValue: .string(""),
+          doc: "CPUs the capture threads are pinned to, round robin; \"\": not pinned", format: .cpuList),
+    .init(path: "probe.filter", kind: .string, defaultValue: .string(""),
+          doc: "tcpdump filter expression run in the kernel (\"not port 22\"); \"\": every packet"),
+    .init(path: "probe.sampling", kind: .int(1...1_000_000), defaultValue: .int(1),
+          doc: "keep 1 packet in N, chosen at random in the kernel; records carry N so counts scale"),
+    .init(path: "probe.snap_length", kind: .int(64...65535), defaultValue: .int(256),
+          doc: "bytes of each packet copied to the ring: the headers the flow key needs"),
+    .init(path: "probe.ring_bytes", kind: .int((1 << 20)...(1 << 32)), defaultValue: .int(64 << 20),
+          doc: "ring size per capture thread (locked in memory when the limit allows)"),
+    .init(path: "probe.block_bytes", kind: .int(4096...(1 << 28)), defaultValue: .int(1 << 20),
+          doc: "ring block size, a power of two; a block reaches sotpd when full or after 50 ms"),
+    .init(path: "probe.idle_timeout_s", kind: .int(1...3600), defaultValue: .int(15),
+          doc: "a flow with no packet for this long is written"),
+    .init(path: "probe.active_timeout_s", kind: .int(1...86400), defaultValue: .int(60),
+          doc: "a longer flow is written every this long (as NetFlow's active timeout)"),
+    .init(path: "probe.max_flows", kind: .int(1_000...10_000_000), defaultValue: .int(262_144),
+          doc: "flows each capture thread holds (~250 bytes each); when full, idle ones are written early"),
+    .init(path: "probe.exporter_address", kind: .string, defaultValue: .string("127.0.0.1"),
+          doc: "the exporter address the probe's flows carry (flows.exporter, flow_exporters)", format: .address),
     .init(path: "syslog.enabled", kind: .bool, defaultValue: .bool(true), doc: "receive syslog over UDP, TCP and TLS"),
     .init(path: "syslog.udp_port", kind: .int(-1...65535), defaultValue: .int(-1),
           doc: "UDP port; -1: 514 when the process may bind it, else 5514; 0: no UDP listener"),
@@ -404,6 +429,18 @@ struct Config {
     var discoveryAllow: [IPPrefix] { strings("discovery.allow").compactMap { IPPrefix($0) } }
 
     /// flow.sampling_override as exporter → rate.
+    /// probe.cpus as CPU numbers, in the order given.
+    var probeCPUs: [Int] { parseCPUList(string("probe.cpus")) ?? [] }
+
+    /// probe.exporter_address as a flow address (127.0.0.1 if it does not parse, which `parse` rules out).
+    var probeExporter: FlowIP {
+        switch IPAddress(string("probe.exporter_address")) {
+        case .v4(let v): FlowIP(v4: v)
+        case .v6(let h, let l): FlowIP(v6High: h, v6Low: l)
+        case nil: FlowIP(v4: 0x7f00_0001)
+        }
+    }
+
     var samplingOverrides: [FlowIP: UInt32] {
         var out: [FlowIP: UInt32] = [:]
         for entry in strings("flow.sampling_override") {
@@ -567,6 +604,22 @@ struct Config {
         }
         if bool("flow.enabled") && !bool("flow.raw") && strings("flow.aggregate").isEmpty {
             throw ConfigError(key: "flow.raw", problem: "is false and flow.aggregate is empty, so every flow record would be dropped: name the fields to aggregate by in flow.aggregate, or set flow.raw = true")
+        }
+        if let problem = CaptureFilter.problem(string("probe.filter")) {
+            throw ConfigError(key: "probe.filter", problem: "is not a filter libpcap compiles: \(problem)")
+        }
+        let block = int("probe.block_bytes")
+        if block & (block - 1) != 0 {
+            throw ConfigError(key: "probe.block_bytes", problem: "must be a power of two (4096, 65536, 1048576…), got \(block)")
+        }
+        if int("probe.ring_bytes") < 2 * block {
+            throw ConfigError(key: "probe.ring_bytes", problem: "must hold at least two blocks of probe.block_bytes (\(2 * block)), got \(int("probe.ring_bytes"))")
+        }
+        if int("probe.active_timeout_s") < int("probe.idle_timeout_s") {
+            throw ConfigError(key: "probe.active_timeout_s", problem: "must be at least probe.idle_timeout_s (\(int("probe.idle_timeout_s"))), got \(int("probe.active_timeout_s"))")
+        }
+        for (i, name) in strings("probe.interfaces").enumerated() where name.isEmpty || name.count > 15 || name.contains("/") {
+            throw ConfigError(key: "probe.interfaces[\(i)]", problem: "\"\(name)\" is not an interface name (1–15 characters, no \"/\")")
         }
         let icmp = icmp
         if let p = icmp.defaults.problem {

@@ -395,33 +395,36 @@ final class FlowService: Service, Sendable {
 
     /// Upserts one flow_exporters row per exporter.
     private func writeHealth() async {
-        let merged = health.snapshot()
-        guard !merged.isEmpty else { return }
-        let info = self.info, rows = merged
-        do {
-            try await onThread("sotp-flow-health") {
-                let conn = try PGConnection(info)
-                for (id, h) in rows {
-                    let errors = "{" + h.errorsByKind.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ") + "}"
-                    _ = try conn.query(
-                        """
-                        INSERT INTO flow_exporters (exporter, observation_domain, protocol, packets, records, decode_errors,
-                            errors_by_kind, template_misses, sequence_gaps, sampling_rate, last_seen)
-                        VALUES ($1::inet, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, nullif($10::int8, 0), to_timestamp($11::float8 / 1e6))
-                        ON CONFLICT (exporter, observation_domain, protocol) DO UPDATE SET
-                            packets = EXCLUDED.packets, records = EXCLUDED.records, decode_errors = EXCLUDED.decode_errors,
-                            errors_by_kind = EXCLUDED.errors_by_kind, template_misses = EXCLUDED.template_misses,
-                            sequence_gaps = EXCLUDED.sequence_gaps, sampling_rate = EXCLUDED.sampling_rate,
-                            last_seen = EXCLUDED.last_seen
-                        """,
-                        [id.address.description, String(id.domain), String(id.source), String(h.packets), String(h.records),
-                         String(h.decodeErrors), errors, String(h.templateMisses), String(h.sequenceGaps), String(h.samplingRate),
-                         String(h.lastSeenMicros)])
-                }
+        await writeExporterHealth(health.snapshot(), info: info, logger: logger)
+    }
+}
+
+/// Upserts one flow_exporters row per entry (the flow listeners' exporters, the capture probe's interfaces).
+func writeExporterHealth(_ rows: [ExporterID: ExporterHealth], info: PGConnectInfo, logger: Logger) async {
+    guard !rows.isEmpty else { return }
+    do {
+        try await onThread("sotp-flow-health") {
+            let conn = try PGConnection(info)
+            for (id, h) in rows {
+                let errors = "{" + h.errorsByKind.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ") + "}"
+                _ = try conn.query(
+                    """
+                    INSERT INTO flow_exporters (exporter, observation_domain, protocol, packets, records, decode_errors,
+                        errors_by_kind, template_misses, sequence_gaps, sampling_rate, last_seen)
+                    VALUES ($1::inet, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, nullif($10::int8, 0), to_timestamp($11::float8 / 1e6))
+                    ON CONFLICT (exporter, observation_domain, protocol) DO UPDATE SET
+                        packets = EXCLUDED.packets, records = EXCLUDED.records, decode_errors = EXCLUDED.decode_errors,
+                        errors_by_kind = EXCLUDED.errors_by_kind, template_misses = EXCLUDED.template_misses,
+                        sequence_gaps = EXCLUDED.sequence_gaps, sampling_rate = EXCLUDED.sampling_rate,
+                        last_seen = EXCLUDED.last_seen
+                    """,
+                    [id.address.description, String(id.domain), String(id.source), String(h.packets), String(h.records),
+                     String(h.decodeErrors), errors, String(h.templateMisses), String(h.sequenceGaps), String(h.samplingRate),
+                     String(h.lastSeenMicros)])
             }
-        } catch {
-            logger.warning("could not write flow exporter health; will retry", metadata: ["error": "\(error)"])
         }
+    } catch {
+        logger.warning("could not write flow exporter health; will retry", metadata: ["error": "\(error)"])
     }
 }
 

@@ -116,6 +116,22 @@ struct Run: AsyncParsableCommand {
             stats.sources.append(flowFields)
             metrics.append { StatsCatalog.samples(flowFields()) + flow.metricSamples() + listenerSamples("flow", flow.receivers) }
         }
+        if !config.strings("probe.interfaces").isEmpty {
+            let probe: ProbeService
+            do {
+                probe = try ProbeService(config: config, sink: sink, logger: logger)
+            } catch let error where error.option != nil {
+                // A missing interface or a value the kernel refuses: the configuration's problem.
+                FileHandle.standardError.write(Data("sotpd: probe.\(error.option!): \(error)\n".utf8))
+                throw ExitCode(2)
+            } catch {
+                throw fail("\(error) (or set probe.interfaces = [] to run without the capture probe)")
+            }
+            services.append(ReadinessTracked(probe, "probe", .listeners, readiness))
+            let fields: @Sendable () -> [(String, Double)] = { probe.statsFields() }
+            stats.sources.append(fields)
+            metrics.append { StatsCatalog.samples(fields()) + probe.metricSamples() }
+        }
         // Syslog and traps link what they store to devices by source address, through one shared map.
         let deviceAddresses = DeviceAddresses()
         if config.bool("syslog.enabled") {

@@ -151,4 +151,67 @@ int sotp_errq_entry(const sotp_errq *q, unsigned i, uint32_t *key, int64_t *nano
 int sotp_icmp_filter_v4(int fd, uint32_t pass_mask);
 int sotp_icmp_filter_v6(int fd, const uint8_t *pass_types, unsigned n);
 
+/// A classic BPF instruction (struct sock_filter).
+typedef struct sotp_bpf_insn {
+    uint16_t code;
+    uint8_t jt;
+    uint8_t jf;
+    uint32_t k;
+} sotp_bpf_insn;
+
+/// AF_PACKET constants the capture probe uses, fixed by the kernel ABI (checked in packetring.c).
+enum {
+    SOTP_PACKET_OUTGOING = 4,
+    SOTP_PACKET_FANOUT_HASH = 0,
+    SOTP_PACKET_FANOUT_LB = 1,
+    SOTP_PACKET_FANOUT_CPU = 2,
+    /// The classic BPF load offset of the kernel's per-packet random number (SKF_AD_OFF + SKF_AD_RANDOM).
+    SOTP_SKF_AD_RANDOM = -0x1000 + 56,
+};
+
+/// One packet in a TPACKET_V3 ring, valid until the next sotp_ring_next on the same ring.
+typedef struct sotp_ring_packet {
+    /// The frame from its link-layer header (the MAC header; for devices without one, the IP header).
+    const unsigned char *data;
+    /// Bytes in the ring (after the filter's snap length) and on the wire.
+    uint32_t caplen;
+    uint32_t len;
+    /// Kernel receive time, CLOCK_REALTIME ns.
+    int64_t nanos;
+    /// Where the network header starts, from `data`.
+    uint16_t net_offset;
+    /// The ethertype (host order), sll_pkttype (4: sent by this host), the device's ARPHRD type.
+    uint16_t protocol;
+    uint8_t pkttype;
+    uint8_t vlan_valid;
+    uint16_t hatype;
+    int32_t ifindex;
+    /// The 802.1Q tag the NIC stripped (valid when vlan_valid).
+    uint16_t vlan_tci;
+} sotp_ring_packet;
+
+/// An AF_PACKET socket with a TPACKET_V3 receive ring of block_count blocks of block_size bytes (a
+/// multiple of the page size), blocks retired after timeout_ms when not full. Not bound yet (nothing
+/// arrives before sotp_ring_bind). NULL on failure with *err the errno and *step the call that failed.
+typedef struct sotp_ring sotp_ring;
+sotp_ring *sotp_ring_open(unsigned block_size, unsigned block_count, unsigned timeout_ms,
+                          int *err, const char **step);
+/// Attaches a classic BPF program (SO_ATTACH_FILTER); 0 or an errno value.
+int sotp_ring_attach_filter(sotp_ring *r, const sotp_bpf_insn *insns, unsigned count);
+/// Binds to the interface (0: every interface) for all protocols; 0 or an errno value.
+int sotp_ring_bind(sotp_ring *r, int ifindex);
+/// Joins fanout group `group` (0: a new group with a kernel-chosen id) in `mode` (SOTP_PACKET_FANOUT_*);
+/// the group's id in *assigned. 0 or an errno value.
+int sotp_ring_join_fanout(sotp_ring *r, int group, int mode, int *assigned);
+int sotp_ring_fd(const sotp_ring *r);
+/// The next packet: 1 with *out filled, 0 when none came within timeout_ms (0: do not wait), -errno.
+/// A block is handed back to the kernel once all its packets were returned.
+int sotp_ring_next(sotp_ring *r, sotp_ring_packet *out, int timeout_ms);
+/// PACKET_STATISTICS since the last call: packets seen (drops included), dropped for a full ring, and
+/// times the queue was frozen. 0 or an errno value.
+int sotp_ring_stats(sotp_ring *r, uint64_t *packets, uint64_t *drops, uint64_t *freezes);
+void sotp_ring_close(sotp_ring *r);
+/// if_nametoindex(3); 0 when there is no such interface.
+int sotp_ifindex(const char *name);
+
 #endif
