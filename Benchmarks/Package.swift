@@ -40,6 +40,15 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "ProbeFlowTable",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Flow", package: "sotp"),
+            ],
+            path: "Benchmarks/ProbeFlowTable",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "ICMPEngine",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

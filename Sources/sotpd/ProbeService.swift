@@ -14,7 +14,8 @@ import Synchronization
 /// One capture thread's flow table and storage path. Used by its thread only, except `published` and
 /// what `stop` does once the thread is gone.
 final class ProbeWorker: @unchecked Sendable {
-    var cache: FlowCache
+    // Touched by its capture thread alone (and by `flush` once that thread is gone): no runtime exclusivity check per packet.
+    @exclusivity(unchecked) var cache: FlowCache
     let flow: FlowWorker
     /// The table's counters as of the thread's last housekeeping, for sotp_stats and /metrics.
     let published = Mutex(FlowCacheStats())

@@ -124,4 +124,37 @@ struct FlowCacheTests {
         #expect(h.out[0].exporter == FlowIP(v4: 0xc000_020a) && h.out[0].observationDomain == 7)
         #expect(h.cache.stats.notIP == 2 && h.cache.stats.packets == 3)
     }
+
+    @Test func indexMatchesADictionaryThroughInsertsAndRemovals() {
+        // A small index forced through growth, wrap-around runs and back-shifting removals, against a model.
+        var index = FlowIndex(maxEntries: 3000, seed: 42)
+        var keys: [FlowCacheKey] = []
+        var model: [FlowCacheKey: Int] = [:]
+        var rng = SystemRandomNumberGenerator()
+        func key(_ n: Int) -> FlowCacheKey {
+            FlowCacheKey(src: FlowIP(v4: UInt32(n % 97)), dst: FlowIP(v4: 7), srcPort: UInt16(n & 0xffff), dstPort: 1, proto: 17,
+                         outgoing: false, vlan: 0, ifIndex: 0)
+        }
+        for step in 0..<40_000 {
+            if model.count < 2500 && (model.isEmpty || Bool.random(using: &rng) || step < 3000) {
+                let k = key(Int.random(in: 0..<10_000, using: &rng))
+                guard model[k] == nil else { continue }
+                let slot = keys.count
+                keys.append(k)
+                model[k] = slot
+                index.insert(hash: k.hash(seed: index.seed), slot: slot)
+            } else {
+                let (k, slot) = model.randomElement(using: &rng)!
+                model[k] = nil
+                index.remove(hash: k.hash(seed: index.seed), slot: slot)
+            }
+            if step % 997 == 0 || step == 39_999 {
+                for n in 0..<10_000 {
+                    let k = key(n)
+                    #expect(index.find(k, hash: k.hash(seed: index.seed), keyAt: { keys[$0] }) == model[k])
+                }
+                #expect(index.count == model.count)
+            }
+        }
+    }
 }

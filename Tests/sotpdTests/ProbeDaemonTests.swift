@@ -189,6 +189,33 @@ struct ProbeDaemonTests {
         #expect(lengths.withLock { $0 } == [256 * 100_000 + 1014])
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func aFullRingIsCountedAsDrops() throws {
+        let ns = try NetNS.create(tag: "drops")
+        defer { ns.destroy() }
+        // Two 4 KiB blocks (a dozen packets) and a reader that takes 5 ms a packet: most of a fast burst
+        // cannot fit, and the kernel's count of what it dropped must account for every packet.
+        var o = PacketCaptureOptions(interface: ns.interface)
+        o.filter = "udp and dst port 9999"
+        o.ringBytes = 8192
+        o.blockBytes = 4096
+        let read = Mutex(0)
+        let capture = try PacketCapture(options: o) { _, _, _ in
+            read.withLock { $0 += 1 }
+            usleep(5000)
+        }
+        capture.start()
+        let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(udp) }
+        for _ in 0..<500 { _ = sendV4(udp, [UInt8](repeating: 2, count: 200), to: ns.hostV4, port: 9999) }
+        // Long enough for the reader to drain what the ring kept.
+        Thread.sleep(forTimeInterval: 1.5)
+        capture.stop()
+        let s = capture.stats.snapshot()
+        #expect(s.kernelDrops > 300 && s.packets == read.withLock { $0 }, "\(s)")
+        #expect(s.packets + s.kernelDrops == 500 && s.kernelPackets == 500, "\(s)")
+    }
+
     @Test func badProbeSettingsAreConfigErrors() throws {
         let url = TestDB.info.url
         for (section, key) in [("filter = \"udp and nonsense(\"", "probe.filter"), ("block_bytes = 5000", "probe.block_bytes"),

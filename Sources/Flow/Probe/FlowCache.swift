@@ -111,13 +111,14 @@ struct FlowCacheKey: Hashable {
 public struct FlowCache: Sendable {
     private struct Slot {
         var key: FlowCacheKey
-        var record: FlowRecord
+        var hash: UInt32
         var inUse: Bool
+        var record: FlowRecord
     }
 
     public let options: FlowCacheOptions
     public private(set) var stats = FlowCacheStats()
-    private var index: [FlowCacheKey: Int32] = [:]
+    private var index: FlowIndex
     private var slots: [Slot] = []
     private var free: [Int32] = []
     /// When the table last ran an early export because it was full (at most one a second).
@@ -127,7 +128,7 @@ public struct FlowCache: Sendable {
         precondition(options.maxEntries >= 1 && options.idleTimeoutMicros > 0 && options.activeTimeoutMicros > 0)
         self.options = options
         let initial = min(options.maxEntries, 16_384)
-        index.reserveCapacity(initial)
+        index = FlowIndex(maxEntries: options.maxEntries, seed: UInt64.random(in: 1...UInt64.max))
         slots.reserveCapacity(initial)
         free.reserveCapacity(initial)
     }
@@ -155,8 +156,8 @@ public struct FlowCache: Sendable {
                                outgoing: frame.outgoing, vlan: r.vlan, ifIndex: frame.ifIndex)
         let ends = r.proto == 6 && r.tcpFlags & 0x05 != 0  // FIN or RST
 
-        if let i = index[key] {
-            let slot = Int(i)
+        let hash = key.hash(seed: index.seed)
+        if let slot = index.find(key, hash: hash, keyAt: { slots[$0].key }) {
             if frame.micros - slots[slot].record.startMicros >= options.activeTimeoutMicros {
                 // Lived its active timeout: export what it has, continue in a fresh record.
                 stats.expiredActive &+= 1
@@ -202,12 +203,12 @@ public struct FlowCache: Sendable {
         let slot: Int
         if let f = free.popLast() {
             slot = Int(f)
-            slots[slot] = Slot(key: key, record: fresh(r, frame, length: length), inUse: true)
+            slots[slot] = Slot(key: key, hash: hash, inUse: true, record: fresh(r, frame, length: length))
         } else {
             slot = slots.count
-            slots.append(Slot(key: key, record: fresh(r, frame, length: length), inUse: true))
+            slots.append(Slot(key: key, hash: hash, inUse: true, record: fresh(r, frame, length: length)))
         }
-        index[key] = Int32(slot)
+        index.insert(hash: hash, slot: slot)
         stats.entries = index.count
     }
 
@@ -269,7 +270,7 @@ public struct FlowCache: Sendable {
     }
 
     private mutating func remove(_ slot: Int) {
-        index[slots[slot].key] = nil
+        index.remove(hash: slots[slot].hash, slot: slot)
         slots[slot].inUse = false
         free.append(Int32(slot))
         stats.entries = index.count
