@@ -24,7 +24,10 @@ struct ProbeDaemonTests {
         let ns = try NetNS.create(tag: "probe")
         defer { ns.destroy() }
         let port = UInt16(TestDB.freePort())
+        let apiPort = TestDB.freePort()
         let cfg = try daemonConfig(url: url, """
+        [api]
+        listen = "127.0.0.1:\(apiPort)"
         [icmp]
         enabled = false
         [flow]
@@ -138,6 +141,12 @@ struct ProbeDaemonTests {
         #expect(try conn.query("SELECT DISTINCT direction, in_if FROM flows WHERE flow_source = 100 AND src_port = 8080")
             == [["0", String(ifIndex)]])
 
+        // /metrics: the totals and the per-interface series, and the probe among what /readyz waits for.
+        let metrics = try httpGet(port: apiPort, "/metrics").body
+        for name in ["sotp_probe_packets_total", "sotp_probe_ring_drops_total 0", "sotp_probe_records_total", "sotp_probe_entries",
+                     "sotp_probe_interface_packets_total{interface=\"\(ns.interface)\"}"] {
+            #expect(metrics.contains(name), "/metrics lacks \(name)")
+        }
         sotpd.signal(SIGTERM)
         #expect(sotpd.wait(timeout: 60) == 0, "\(sotpd.output)")
         stopped = true
