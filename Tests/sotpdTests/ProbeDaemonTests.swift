@@ -225,6 +225,41 @@ struct ProbeDaemonTests {
         #expect(s.packets + s.kernelDrops == 500 && s.kernelPackets == 500, "\(s)")
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func ipv6FlowsFromTheRing() throws {
+        // (This kernel has no 802.1Q module, so VLAN tags are covered by FlowCacheTests' frames only.)
+        let ns = try NetNS.create(tag: "v6")
+        defer { ns.destroy() }
+        let cache = Mutex(FlowCache(options: FlowCacheOptions()))
+        var o = PacketCaptureOptions(interface: ns.interface)
+        o.filter = "ip6 and udp"
+        let capture = try PacketCapture(options: o) { _, bytes, info in
+            guard let frame = ProbeWorker.frame(info) else { return }
+            cache.withLock { $0.add(bytes, frame) { _ in } }
+        }
+        capture.start()
+        let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var dst = sockaddr_in6()
+        dst.sin6_family = sa_family_t(AF_INET6)
+        dst.sin6_port = UInt16(9999).bigEndian
+        inet_pton(AF_INET6, ns.hostV6, &dst.sin6_addr)
+        let payload = [UInt8](repeating: 3, count: 52)
+        for _ in 0..<10 {
+            _ = withUnsafePointer(to: &dst) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, payload, payload.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            usleep(2000)
+        }
+        Thread.sleep(forTimeInterval: 0.4)
+        capture.stop()
+        var out: [FlowRecord] = []
+        cache.withLock { $0.flush(nowMicros: .max / 2) { out.append($0) } }
+        // 10 packets of 40 (IPv6) + 8 (UDP) + 52 bytes, sent by this host, to the namespace's address.
+        let flow = out.filter { $0.dstPort == 9999 }
+        #expect(flow.count == 1 && flow.first?.packets == 10 && flow.first?.bytes == 1000, "\(out)")
+        #expect(flow.first?.proto == 17 && flow.first?.direction == 1 && flow.first?.vlan == 0, "\(out)")
+        #expect(flow.first?.dst == FlowIP(v6High: 0x2001_0002_0000_0000 | UInt64(flow.first?.dst.high ?? 0) & 0xffff, v6Low: 2), "\(out)")
+    }
+
     @Test func badProbeSettingsAreConfigErrors() throws {
         let url = TestDB.info.url
         for (section, key) in [("filter = \"udp and nonsense(\"", "probe.filter"), ("block_bytes = 5000", "probe.block_bytes"),
