@@ -155,6 +155,14 @@ int sotp_ring_next(sotp_ring *r, sotp_ring_packet *out, int timeout_ms) {
             struct pollfd p = {.fd = r->fd, .events = POLLIN | POLLERR};
             int n = poll(&p, 1, timeout_ms);
             if (n < 0 && errno != EINTR) return -errno;
+            if (n > 0 && (p.revents & POLLERR)) {
+                // A pending socket error (ENETDOWN when the interface went away): reading it clears it,
+                // so the caller sees it once instead of poll returning at once forever.
+                int soerr = 0;
+                socklen_t len = sizeof soerr;
+                getsockopt(r->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+                if (soerr) return -soerr;
+            }
             if ((__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) return 0;
         }
         r->holding = 1;

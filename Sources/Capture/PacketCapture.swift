@@ -301,7 +301,10 @@ public final class PacketCapture: @unchecked Sendable {
                 unsafe handler(thread, frame.bytes, info)
                 if count & 4095 != 0 { continue }
             } else if rc < 0 {
+                // ENETDOWN (the interface was deleted: the socket stays unbound) or worse: counted, and
+                // not retried in a tight loop.
                 stats.errors.wrappingAdd(1, ordering: .relaxed)
+                usleep(100_000)
             }
             // Idle, or 4096 packets since the last look: publish counts, run the thread's periodic work.
             let now = unixMicrosNow()

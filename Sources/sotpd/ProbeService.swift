@@ -142,10 +142,20 @@ final class ProbeService: Service, Sendable {
             "interfaces": "\(interfaces.map { "\($0.name)(\($0.capture.options.threads) threads)" })",
             "sampling": "\(sampling)",
         ])
+        var errors = interfaces.map { _ in 0 }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let interval = self.interval
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             await writeExporterHealth(health(), info: info, logger: logger)
+            for (k, i) in interfaces.enumerated() {
+                let now = i.capture.stats.snapshot().errors
+                if now > errors[k] {
+                    // ENETDOWN: the interface was deleted; the socket stays unbound until sotpd restarts.
+                    logger.warning("capture errors on \(i.name): was the interface deleted? Restart sotpd once it is back",
+                                   metadata: ["errors": "\(now)"])
+                }
+                errors[k] = now
+            }
         }
         for i in interfaces { i.capture.stop() }
         // The threads are gone: what the tables hold is written before the sink stops (it stops after us).
