@@ -174,9 +174,7 @@ public final class PacketCapture: @unchecked Sendable {
     private let rings: [OpaquePointer]
     private let handler: Handler
     private let housekeeping: Housekeeping?
-    private let stopping = Atomic<Bool>(false)
-    private let running = Atomic<Bool>(false)
-    private let done = DispatchGroup()
+    private let threads = WorkerThreads()
 
     /// Opens the sockets, rings, filter and fanout group; nothing is captured before `start()` reads.
     /// - Throws: `PacketCaptureError` naming the interface or filter and the failing call (EPERM without
@@ -252,27 +250,15 @@ public final class PacketCapture: @unchecked Sendable {
         return type == 1 || type == 772 ? DLT_EN10MB : DLT_RAW
     }
 
-    /// Starts one thread per socket.
+    /// Starts one thread per ring.
     public func start() {
-        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        for unsafe (i, ring) in unsafe rings.enumerated() {
-            done.enter()
-            let ringBox = unsafe RingBox(ring)
-            let t = Thread { [self] in
-                CPU.nameCurrentThread("\(options.name)-\(i)")
-                if !options.cpus.isEmpty { try? CPU.pinCurrentThread(to: options.cpus[i % options.cpus.count]) }
-                unsafe read(thread: i, ring: ringBox.ring)
-                done.leave()
-            }
-            t.stackSize = 1 << 20
-            t.start()
-        }
+        let rings = unsafe rings.map { unsafe RingBox($0) }
+        threads.start(count: rings.count, name: options.name, cpus: options.cpus) { [self] i in unsafe read(thread: i, ring: rings[i].ring) }
     }
 
     /// Stops the threads and waits for them (at most ~100 ms each).
     public func stop() {
-        guard running.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        done.wait()
+        guard threads.stop() else { return }
         for unsafe r in unsafe rings { unsafe readKernelStats(r) }
     }
 
@@ -288,7 +274,7 @@ public final class PacketCapture: @unchecked Sendable {
         var p = unsafe sotp_ring_packet()
         var lastHousekeeping = unixMicrosNow()
         var count = 0, bytes = 0
-        while !stopping.load(ordering: .acquiring) {
+        while !threads.isStopping {
             let rc = unsafe sotp_ring_next(ring, &p, 100)
             if rc == 1 {
                 count += 1

@@ -100,9 +100,7 @@ public final class UDPReceiver: Sendable {
     private let options: UDPReceiverOptions
     private let handler: Handler
     private let housekeeping: Housekeeping?
-    private let stopping = Atomic<Bool>(false)
-    private let running = Atomic<Bool>(false)
-    private let done = DispatchGroup()
+    private let threads = WorkerThreads()
 
     public init(options: UDPReceiverOptions, housekeeping: Housekeeping? = nil, handler: @escaping Handler) throws(UDPReceiverError) {
         precondition(options.sockets >= 1 && options.batchSize >= 1)
@@ -230,31 +228,18 @@ public final class UDPReceiver: Sendable {
 
     /// Starts one thread per socket.
     public func start() {
-        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        for (i, fd) in fds.enumerated() {
-            done.enter()
-            let t = Thread { [self] in
-                CPU.nameCurrentThread("\(options.name)-\(i)")
-                if !options.cpus.isEmpty { try? CPU.pinCurrentThread(to: options.cpus[i % options.cpus.count]) }
-                receive(thread: i, fd: fd)
-                done.leave()
-            }
-            t.stackSize = 1 << 20
-            t.start()
-        }
+        let fds = self.fds
+        threads.start(count: fds.count, name: options.name, cpus: options.cpus) { [self] i in receive(thread: i, fd: fds[i]) }
     }
 
     /// Stops the threads and waits for them (at most ~100 ms each).
-    public func stop() {
-        guard running.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        done.wait()
-    }
+    public func stop() { threads.stop() }
 
     private func receive(thread: Int, fd: Int32) {
         let batch = MessageBatch(count: options.batchSize, bufferSize: options.maxDatagramBytes)
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         var lastOverflow: UInt32 = 0
-        while !stopping.load(ordering: .acquiring) {
+        while !threads.isStopping {
             _ = unsafe poll(&pfd, 1, 100)
             var batches = 0
             while true {

@@ -297,7 +297,7 @@ public final class SNMPEngine: @unchecked Sendable {
         let len = encoder.count
         let n = batch.fill(pending) { span in
             let k = min(len, span.byteCount)
-            encoder.bytes.withUnsafeBytes { src in
+            unsafe encoder.bytes.withUnsafeBytes { src in
                 unsafe span.withUnsafeMutableBytes { dst in unsafe dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: k) }
             }
             return k
