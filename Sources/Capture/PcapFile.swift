@@ -64,7 +64,7 @@ public struct PcapLinkType: Equatable, Sendable, CustomStringConvertible {
         func byte(_ i: Int) -> UInt8 { unsafe frame.unsafeLoad(fromByteOffset: i, as: UInt8.self) }
         func be16(_ i: Int) -> UInt16 { UInt16(byte(i)) << 8 | UInt16(byte(i + 1)) }
         func byEthertype(_ typeAt: Int, _ header: Int) -> PcapFrameStart {
-            guard n >= typeAt + 2 else { return .notIP }
+            guard n >= max(typeAt + 2, header) else { return .notIP }
             var type = be16(typeAt), at = header
             if type == 0x8100 {
                 guard n >= at + 4 else { return .notIP }
