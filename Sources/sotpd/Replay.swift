@@ -275,18 +275,15 @@ struct Replay: AsyncParsableCommand {
         return Plan(file: file, ports: ports.isEmpty ? nil : ports, recorded: pace == "recorded", speed: s, limit: n)
     }
 
-    /// The ports each kind listens on: the options' where given, else what `run` would bind.
+    /// The ports each kind listens on: what `run` would bind, except for kinds the options give ports for.
     static func ports(_ config: Config, override: [ReplayKind: [UInt16]]?) throws -> [ReplayKind: [UInt16]] {
         var out: [ReplayKind: [UInt16]] = [:]
-        if let override {
-            for kind in ReplayKind.allCases { out[kind] = override[kind] ?? [] }
-        } else {
-            out[.flow] = config.bool("flow.enabled") ? config.flowListeners : []
-            // -1: run binds the standard port or its fallback, whichever it can; a capture may hold either.
-            let syslog = config.int("syslog.udp_port"), traps = config.int("traps.port")
-            out[.syslog] = !config.bool("syslog.enabled") || syslog == 0 ? [] : syslog == -1 ? [514, 5514] : [UInt16(syslog)]
-            out[.trap] = !config.bool("traps.enabled") || traps == 0 ? [] : traps == -1 ? [162, 1162] : [UInt16(traps)]
-        }
+        out[.flow] = config.bool("flow.enabled") ? config.flowListeners : []
+        // -1: run binds the standard port or its fallback, whichever it can; a capture may hold either.
+        let syslog = config.int("syslog.udp_port"), traps = config.int("traps.port")
+        out[.syslog] = !config.bool("syslog.enabled") || syslog == 0 ? [] : syslog == -1 ? [514, 5514] : [UInt16(syslog)]
+        out[.trap] = !config.bool("traps.enabled") || traps == 0 ? [] : traps == -1 ? [162, 1162] : [UInt16(traps)]
+        for (kind, ports) in override ?? [:] { out[kind] = ports }
         var seen: [UInt16: ReplayKind] = [:]
         for kind in ReplayKind.allCases {
             for p in out[kind] ?? [] {
