@@ -9,7 +9,8 @@ import Glibc
 public struct PcapError: Error, CustomStringConvertible, Sendable {
     public var path: String
     public var message: String
-    public var description: String { "\(path): \(message)" }
+    /// libpcap names the file itself in some messages (a failed open); the path is not repeated then.
+    public var description: String { message.hasPrefix(path) ? message : "\(path): \(message)" }
 }
 
 /// One frame's record header.

@@ -366,7 +366,11 @@ struct Replay: AsyncParsableCommand {
                     dispatcher.housekeeping(nowMicros: dispatcher.counts.lastNanos / 1000)
                     progress.show(frames: dispatcher.counts.frames, position: position)
                 }) { bytes, frameStart, info in
-                    pacer?.wait(until: info.timestampNanos)
+                    if pacer != nil {
+                        pacer?.wait(until: info.timestampNanos)
+                        // Paced frames may be seconds apart: the line moves with each (still at most 4/s).
+                        progress.show(frames: dispatcher.counts.frames, position: file.position)
+                    }
                     dispatcher.handle(bytes, frameStart, info)
                 }
                 progress.clear()
