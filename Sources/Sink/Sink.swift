@@ -226,6 +226,8 @@ public final class Sink: Sendable {
         let rows = sealed.rows
         guard rows > 0 else { return }
         stats.add(stats.rowsAccepted, rows)
+        // A discarding sink's last partial batches (sealed by age or at shutdown) go nowhere either.
+        if settings.discard { return }
         let batch = Batch(
             seq: 0, batchID: Int64.random(in: .min ... .max), table: table.spec.name, copySQL: table.spec.copySQL,
             rows: rows, tuples: sealed.tuples)
