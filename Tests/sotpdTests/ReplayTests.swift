@@ -106,6 +106,22 @@ func replayFixture(_ link: FixtureLink) -> [UInt8] {
     return p.bytes
 }
 
+/// An SNMPv2c linkDown trap (community "public", request id 1, sysUpTime 42), BER by hand:
+/// SEQUENCE { version 1, community, SNMPv2-Trap-PDU { id, 0, 0, { sysUpTime.0 = 42, snmpTrapOID.0 = linkDown } } }.
+let v2cLinkDownTrap: [UInt8] = [0x30, 0x40, 0x02, 0x01, 0x01, 0x04, 0x06] + Array("public".utf8) + [
+    0xa7, 0x33, 0x02, 0x01, 0x01, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x30, 0x28,
+    0x30, 0x0d, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x02, 0x01, 0x01, 0x03, 0x00, 0x43, 0x01, 0x2a,
+    0x30, 0x17, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x06, 0x03, 0x01, 0x01, 0x04, 0x01, 0x00,
+    0x06, 0x09, 0x2b, 0x06, 0x01, 0x06, 0x03, 0x01, 0x01, 0x05, 0x03,
+]
+
+/// An IPv6 packet (no extension headers) of `proto` from 2001:db8::20 to 2001:db8::1 around `body`.
+func ipv6(proto: UInt8, _ body: [UInt8]) -> [UInt8] {
+    let src: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [0x20]
+    let dst: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [0x01]
+    return [0x60, 0, 0, 0] + be16(body.count) + [proto, 64] + src + dst + body
+}
+
 /// Writes `bytes` to a fresh temporary file and returns its path.
 func writeTemp(_ bytes: [UInt8], _ name: String) throws -> String {
     let path = TestDB.tempDir("replay") + "/" + name
@@ -216,6 +232,30 @@ struct ReplayTests {
         // The human summary names every count.
         let text = try await replay(["--config", try replayConfig(), file])
         #expect(text.status == 0 && text.output.contains("12 frames") && text.output.contains("truncated_capture 1"), "\(text.output)")
+    }
+
+    @Test func sflowCountersTrapsAndIPv6Senders() async throws {
+        var p = PcapFixture(linkType: 1)
+        let eth = FixtureLink.ethernet
+        // sFlow from FlowDaemonTests: one flow sample and one counter sample, agent 127.0.0.9.
+        p.frame(eth.header(0x0800) + ipv4(exporterAddress, proto: 17, udp(40000, 6343, sflowDatagram(sequence: 1))), usec: 0)
+        p.frame(eth.header(0x0800) + ipv4(syslogAddress, proto: 17, udp(40001, 1162, v2cLinkDownTrap)), usec: 10)
+        p.frame(eth.header(0x86dd) + ipv6(proto: 17, udp(40002, 5514, Array("<13>Nov  1 00:00:00 v6-host app: over IPv6".utf8))), usec: 20)
+        // With a VLAN tag in front.
+        p.frame(Array(eth.header(0x8100).dropLast(2)) + [0x81, 0x00, 0x00, 0x07, 0x86, 0xdd]
+                    + ipv6(proto: 17, udp(40002, 5514, Array("<13>Nov  1 00:00:01 v6-host app: tagged".utf8))), usec: 30)
+        let file = try writeTemp(p.bytes, "mixed.pcap")
+        let r = try await replay(["--config", try replayConfig(), "--json", "--flow-port", "6343", file])
+        #expect(r.status == 0, "\(r.output)")
+        let flow = try #require(r.summary["flow"] as? [String: Any])
+        #expect(flow["datagrams"] as? Int == 1 && flow["records"] as? Int == 2 && flow["counter_samples"] as? Int == 1, "\(flow)")
+        let exporters = try #require(flow["exporters"] as? [[String: Any]])
+        #expect(exporters.map { $0["exporter"] as? String } == ["127.0.0.9"], "\(exporters)")
+        let trap = try #require(r.summary["trap"] as? [String: Any])
+        #expect(trap["datagrams"] as? Int == 1 && trap["records"] as? Int == 1 && trap["decode_errors"] as? Int == 0, "\(trap)")
+        let syslog = try #require(r.summary["syslog"] as? [String: Any])
+        #expect(syslog["datagrams"] as? Int == 2 && syslog["records"] as? Int == 2, "\(syslog)")
+        #expect(r.summary["frames"] as? Int == 4 && (r.summary["skipped"] as? [String: Int])?.values.reduce(0, +) == 0, "\(r.output)")
     }
 
     @Test func badArgumentsExit2AndUnreadableFilesExit1() async throws {
