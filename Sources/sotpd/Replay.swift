@@ -9,6 +9,7 @@ import Foundation
 import Logging
 import Poller
 import Sink
+import Synchronization
 
 /// Which receiver a datagram's destination port belongs to.
 enum ReplayKind: Int, CaseIterable, Sendable {
@@ -55,18 +56,36 @@ extension PcapFrameStart {
 /// The frame loop every replay consumer shares: each frame of `file` (at most `limit`) in file order,
 /// in place, with where its network header starts (nil: not IP) and its record header. The datagram
 /// dispatcher below is one consumer; a probe that builds flows from every frame would be another.
-/// `tick` runs every 1024 frames with the file position (for progress).
+/// `tick` runs every 1024 frames with the file position (for progress); `body` returns false to stop.
 func forEachFrame(
     of file: borrowing PcapFile, limit: Int, tick: (_ position: Int) -> Void,
-    _ body: (RawSpan, ReplayStart?, PcapFrameInfo) -> Void
+    _ body: (RawSpan, ReplayStart?, PcapFrameInfo) -> Bool
 ) throws(PcapError) {
     let link = file.linkType
     var n = 0
     try file.forEachFrame { bytes, info in
-        body(bytes, link.start(of: bytes).replayStart, info)
+        let go = body(bytes, link.start(of: bytes).replayStart, info)
         n += 1
         if n & 1023 == 0 { tick(file.position) }
-        return n < limit
+        return go && n < limit
+    }
+}
+
+/// Set by SIGINT or SIGTERM: the loop stops after the frame in hand, and the summary (and with --store
+/// the sink's shutdown) still happen.
+final class ReplayStop: Sendable {
+    let requested = Atomic<Bool>(false)
+    var isRequested: Bool { requested.load(ordering: .relaxed) }
+
+    /// Takes SIGINT and SIGTERM over for the rest of the process.
+    func install() -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { self.requested.store(true, ordering: .relaxed) }
+            source.resume()
+            return source
+        }
     }
 }
 
@@ -205,9 +224,12 @@ final class ReplayDispatcher: @unchecked Sendable {
 /// Sleeps so frames keep their recorded spacing (divided by `speed`), measured from the first frame.
 struct ReplayPacer {
     let speed: Double
+    let stop: ReplayStop
     var firstNanos: Int64?
     var startWall = ContinuousClock.now
 
+    /// Waits until the frame captured at `nanos` is due (in slices, so a stop request is not held up by a
+    /// long gap in the capture).
     mutating func wait(until nanos: Int64) {
         guard let first = firstNanos else {
             firstNanos = nanos
@@ -215,8 +237,11 @@ struct ReplayPacer {
             return
         }
         let due = startWall + .nanoseconds(Int64(Double(max(0, nanos - first)) / speed))
-        let ahead = due - .now
-        if ahead > .microseconds(500) { Thread.sleep(forTimeInterval: ahead.seconds) }
+        while !stop.isRequested {
+            let ahead = due - .now
+            guard ahead > .microseconds(500) else { return }
+            Thread.sleep(forTimeInterval: min(ahead, .milliseconds(100)).seconds)
+        }
     }
 }
 
@@ -227,7 +252,7 @@ struct Replay: AsyncParsableCommand {
         Every UDP datagram whose destination port is a flow, syslog or trap port of the configuration (or of \
         --flow-port/--syslog-port/--trap-port) goes to the same decoder `sotpd run` uses, with the packet's \
         source address as the sender and its capture time as the arrival time. Exit status: 0 done, 1 the \
-        file cannot be read, 2 bad options or configuration.
+        file cannot be read, 2 bad options or configuration, 130 stopped by SIGINT/SIGTERM (after the summary;         with --store, what was decoded is written first).
         """)
     @OptionGroup var options: ConfigOptions
     @Argument(help: "Capture file: pcap or pcapng; Ethernet, Linux cooked (v1/v2), raw IP or BSD loopback.")
@@ -355,11 +380,14 @@ struct Replay: AsyncParsableCommand {
 
         let interactive = isatty(2) != 0
         let path = plan.file
+        let stop = ReplayStop()
+        let signals = stop.install()
+        defer { for s in signals { s.cancel() } }
         let start = ContinuousClock.now
         let readError: PcapError? = try await onThread("sotp-replay") { () throws -> PcapError? in
             do {
                 let file = try PcapFile(path: path)
-                var pacer = plan.recorded ? ReplayPacer(speed: plan.speed) : nil
+                var pacer = plan.recorded ? ReplayPacer(speed: plan.speed, stop: stop) : nil
                 var progress = ReplayProgress(size: file.size, start: start, enabled: interactive)
                 dispatcher.housekeeping(nowMicros: 0)
                 try forEachFrame(of: file, limit: plan.limit, tick: { position in
@@ -368,10 +396,13 @@ struct Replay: AsyncParsableCommand {
                 }) { bytes, frameStart, info in
                     if pacer != nil {
                         pacer?.wait(until: info.timestampNanos)
+                        // Stopped while waiting: this frame was never due.
+                        if stop.isRequested { return false }
                         // Paced frames may be seconds apart: the line moves with each (still at most 4/s).
                         progress.show(frames: dispatcher.counts.frames, position: file.position)
                     }
                     dispatcher.handle(bytes, frameStart, info)
+                    return !stop.isRequested
                 }
                 progress.clear()
                 return nil
@@ -388,13 +419,18 @@ struct Replay: AsyncParsableCommand {
         }
         let summary = ReplaySummary(
             file: path, link: "\(link)", counts: counts, flow: flow, decodeSeconds: decodeSeconds,
-            totalSeconds: (ContinuousClock.now - start).seconds, sink: sinkStats, readError: readError, ports: ports)
+            totalSeconds: (ContinuousClock.now - start).seconds, sink: sinkStats, readError: readError, ports: ports,
+            interrupted: stop.isRequested)
         if json {
             print(summary.json())
         } else {
             print(summary.text(), terminator: "")
         }
         if let readError { throw fail("\(readError) (the summary counts the frames before it)") }
+        if stop.isRequested {
+            FileHandle.standardError.write(Data("sotpd replay: interrupted after \(counts.frames) frames\n".utf8))
+            throw ExitCode(130)
+        }
     }
 }
 
@@ -438,6 +474,7 @@ struct ReplaySummary {
     var sink: SinkStats.Snapshot?
     var readError: PcapError?
     var ports: [ReplayKind: [UInt16]]
+    var interrupted: Bool
 
     func rate(_ n: Int) -> Int { Int(Double(n) / max(decodeSeconds, 1e-9)) }
 
@@ -469,7 +506,7 @@ struct ReplaySummary {
             "elapsed_s": decodeSeconds, "total_s": totalSeconds,
             "frames_per_s": rate(counts.frames), "datagrams_per_s": rate(counts.datagrams), "records_per_s": rate(counts.records),
             "capture_span_s": Double(counts.lastNanos - counts.firstNanos) / 1e9,
-            "stored": sink != nil,
+            "stored": sink != nil, "interrupted": interrupted,
         ]
         for (k, v) in kinds { o[k] = v }
         if let s = sink {

@@ -291,6 +291,26 @@ struct ReplayTests {
         #expect(r.status == 1 && r.summary["frames"] as? Int == 11 && r.output.contains("truncated dump file"), "\(r.output)")
     }
 
+    @Test func sigintStopsWithASummary() async throws {
+        // Ten syslog lines 0.1 s apart, at 1/1000 speed: one now, the next in 100 s. The signal comes first.
+        var p = PcapFixture(linkType: 1)
+        for i in 0..<10 {
+            p.frame(FixtureLink.ethernet.header(0x0800) + ipv4(syslogAddress, proto: 17, udp(40000, 5514, Array("<13>line \(i)".utf8))),
+                    usec: UInt32(i) * 100_000)
+        }
+        let file = try writeTemp(p.bytes, "slow.pcap")
+        let child = try Child(sotpdBinary, ["replay", "--config", try replayConfig(), "--json", "--pace", "recorded", "--speed", "0.001", file])
+        try await Task.sleep(for: .seconds(2))
+        child.signal(SIGINT)
+        let status = await withCheckedContinuation { c in Thread { c.resume(returning: child.wait(timeout: 10)) }.start() }
+        #expect(status == 130, "\(child.output)")
+        let line = child.output.split(separator: "\n").first { $0.hasPrefix("{") }
+        let summary = try #require(line.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }, "\(child.output)")
+        #expect(summary["interrupted"] as? Bool == true)
+        #expect(summary["frames"] as? Int == 1, "\(child.output)")
+        #expect(child.output.contains("interrupted after 1 frames"), "\(child.output)")
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func storeWritesTheRowsRunWould() async throws {
         let admin = try PGConnection(TestDB.info)
