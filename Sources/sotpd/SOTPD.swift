@@ -1,4 +1,4 @@
-// The sotpd command line: run (the default), migrate, check-config, sink-load and the one-shot tools.
+// The sotpd command line: run (the default), migrate, check-config and sink-load.
 import ArgumentParser
 import Foundation
 import Logging
