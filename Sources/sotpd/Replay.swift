@@ -255,7 +255,7 @@ struct Replay: AsyncParsableCommand {
         file cannot be read, 2 bad options or configuration, 130 stopped by SIGINT/SIGTERM (after the summary;         with --store, what was decoded is written first).
         """)
     @OptionGroup var options: ConfigOptions
-    @Argument(help: "Capture file: pcap or pcapng; Ethernet, Linux cooked (v1/v2), raw IP or BSD loopback.")
+    @Argument(help: "Capture file (- for standard input): pcap or pcapng; Ethernet, Linux cooked (v1/v2), raw IP or BSD loopback.")
     var file: String?
     @Option(name: .customLong("flow-port"), help: "NetFlow/IPFIX/sFlow port (repeatable; replaces the configured ones).")
     var flowPorts: [String] = []
@@ -330,8 +330,10 @@ struct Replay: AsyncParsableCommand {
         LogSetup.bootstrap(level: level, format: config.string("log.format"))
         let logger = Logger(label: "sotpd.replay")
         // Opened here first so a missing or foreign file fails before the database is touched.
-        let link: PcapLinkType
-        do { link = try PcapFile(path: plan.file).linkType } catch { throw fail("cannot replay \(error)") }
+        // "-" (standard input, which libpcap reads too) can be opened only once.
+        if plan.file != "-" {
+            do { _ = try PcapFile(path: plan.file) } catch { throw fail("cannot replay \(error)") }
+        }
 
         let devices = DeviceAddresses()
         let sink: Sink
@@ -384,9 +386,11 @@ struct Replay: AsyncParsableCommand {
         let signals = stop.install()
         defer { for s in signals { s.cancel() } }
         let start = ContinuousClock.now
-        let readError: PcapError? = try await onThread("sotp-replay") { () throws -> PcapError? in
+        let (link, readError) = try await onThread("sotp-replay") { () throws -> (PcapLinkType?, PcapError?) in
+            var link: PcapLinkType?
             do {
                 let file = try PcapFile(path: path)
+                link = file.linkType
                 var pacer = plan.recorded ? ReplayPacer(speed: plan.speed, stop: stop) : nil
                 var progress = ReplayProgress(size: file.size, start: start, enabled: interactive)
                 dispatcher.housekeeping(nowMicros: 0)
@@ -405,9 +409,9 @@ struct Replay: AsyncParsableCommand {
                     return !stop.isRequested
                 }
                 progress.clear()
-                return nil
+                return (link, nil)
             } catch let e as PcapError {
-                return e
+                return (link, e)
             }
         }
         let counts = dispatcher.finish()
@@ -418,7 +422,7 @@ struct Replay: AsyncParsableCommand {
             sinkStats = sink.stats.snapshot()
         }
         let summary = ReplaySummary(
-            file: path, link: "\(link)", counts: counts, flow: flow, decodeSeconds: decodeSeconds,
+            file: path, link: link.map { "\($0)" } ?? "none", counts: counts, flow: flow, decodeSeconds: decodeSeconds,
             totalSeconds: (ContinuousClock.now - start).seconds, sink: sinkStats, readError: readError, ports: ports,
             interrupted: stop.isRequested)
         if json {
