@@ -27,6 +27,10 @@ public struct SinkSettings: Sendable {
     public var spoolFsync: SpoolFsync = .always
     /// Reconnect backoff, doubling from the first to the second.
     public var reconnectBackoff: (min: Duration, max: Duration) = (.milliseconds(100), .seconds(5))
+    /// Rows are encoded and counted as accepted, then thrown away when their batch fills: nothing reaches
+    /// memory, the spool (not even created) or the database. For `sotpd replay` without `--store`,
+    /// which exercises the producers' whole path and stores nothing. Such a sink is never started.
+    public var discard = false
 
     public init(connection: PGConnectInfo, spoolDirectory: String) {
         self.connection = connection
@@ -88,7 +92,7 @@ public final class Sink: Sendable {
         self.settings = settings
         self.logger = logger
         do {
-            spool = try Spool(dir: settings.spoolDirectory, fsync: settings.spoolFsync)
+            spool = settings.discard ? Spool(unopened: ()) : try Spool(dir: settings.spoolDirectory, fsync: settings.spoolFsync)
         } catch {
             throw SinkError.spool(error.description)
         }
@@ -177,7 +181,14 @@ public final class Sink: Sendable {
                 open.buffer.fieldsInRow == table.columnCount,
                 "\(table.spec.name): row has \(open.buffer.fieldsInRow) fields, table has \(table.columnCount)")
             if open.buffer.rowCount >= rows || open.buffer.count >= bytes {
-                seal(table, takeOpen(&open))
+                if settings.discard {
+                    // Same size checks as a real batch, so the buffer's growth is the same; no copy, no allocation.
+                    stats.add(stats.rowsAccepted, open.buffer.rowCount)
+                    open.buffer.removeAll()
+                    open.openedAt = nil
+                } else {
+                    seal(table, takeOpen(&open))
+                }
             }
             return .accepted
         }
@@ -215,6 +226,8 @@ public final class Sink: Sendable {
         let rows = sealed.rows
         guard rows > 0 else { return }
         stats.add(stats.rowsAccepted, rows)
+        // A discarding sink's last partial batches (sealed by age or at shutdown) go nowhere either.
+        if settings.discard { return }
         let batch = Batch(
             seq: 0, batchID: Int64.random(in: .min ... .max), table: table.spec.name, copySQL: table.spec.copySQL,
             rows: rows, tuples: sealed.tuples)

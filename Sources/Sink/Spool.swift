@@ -50,6 +50,13 @@ struct Spool: Sendable {
         try Self.mkdirs(dir + "/corrupt")
     }
 
+    /// A spool with no directory, for a discarding sink (`SinkSettings.discard`): nothing is ever
+    /// written to it and `scan` finds nothing.
+    init(unopened: ()) {
+        self.dir = ""
+        self.fsync = .never
+    }
+
     func path(seq: UInt64) -> String {
         var digits = String(seq)
         if digits.count < 20 { digits = String(repeating: "0", count: 20 - digits.count) + digits }

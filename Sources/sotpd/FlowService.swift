@@ -108,6 +108,8 @@ final class FlowWorker: @unchecked Sendable {
     let aggregateEntries = Atomic<Int>(0)
     var sflow = SFlowDecoder()
     var netflow = FlowDecoder()
+    /// sFlow counter samples stored (interface_counters rows); read by `sotpd replay` once its loop ends.
+    var counterSamples = 0
     /// Set by the service to ask the receive thread for a copy of its template state, which it leaves in
     /// `savedState` at its next housekeeping (the decoder belongs to that thread alone).
     let snapshotRequested = Atomic<Bool>(false)
@@ -199,7 +201,10 @@ final class FlowWorker: @unchecked Sendable {
                     records += 1
                     self.store(r)
                 },
-                counters: { c in sink.append(counters) { encodeCounters(c, &$0) } })
+                counters: { c in
+                    self.counterSamples &+= 1
+                    sink.append(counters) { encodeCounters(c, &$0) }
+                })
             // The agent address in the datagram names the exporter (it may send from another address).
             let id = ExporterID(address: info.agent.isNone ? exporter : info.agent, domain: info.subAgent, source: FlowSource.sflow5.rawValue)
             count(id, records: records, now: receivedMicros) { h in

@@ -10,7 +10,7 @@ struct SOTPD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sotpd",
         abstract: "SOTP appliance daemon: polls devices, receives telemetry, writes it to TimescaleDB.",
-        subcommands: [Run.self, Migrate.self, CheckConfig.self, SinkLoad.self, Ping.self, Discover.self, PollSNMP.self, Report.self],
+        subcommands: [Run.self, Migrate.self, CheckConfig.self, SinkLoad.self, Ping.self, Discover.self, PollSNMP.self, Report.self, Replay.self],
         defaultSubcommand: Run.self
     )
 }

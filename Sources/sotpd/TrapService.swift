@@ -138,30 +138,13 @@ final class TrapService: Service, Sendable {
             logger.warning("cannot keep the SNMP engine state; v3 informs may be refused after a restart",
                            metadata: ["file": "\(config.string("traps.state_file"))", "error": "\(writeError)"])
         }
-        let users = config.snmpUsers.map { u in
-            USMUser(
-                name: u.name, auth: SNMPUserConfig.auth(u.authProtocol), authPassphrase: u.authPassword,
-                priv: SNMPUserConfig.priv(u.privProtocol), privPassphrase: u.privPassword)
-        }
-        let trapConfig = TrapReceiverConfig(
-            communities: config.strings("traps.communities"), users: users,
-            engine: SNMPEngineIdentity(engineID: engine.engineID, boots: engine.boots, startMicros: unixMicrosNow()))
+        let trapConfig = Self.receiverConfig(config, engine: engine)
         var o = UDPReceiverOptions(port: UInt16(max(0, config.int("traps.port"))))
         o.bindAddress = config.string("traps.bind_address")
         o.sockets = config.int("traps.sockets")
         o.maxDatagramBytes = 65_535
         o.name = "traps"
-        var names: MIBNames?
-        for dir in config.strings("traps.mib_dirs") where !FileManager.default.fileExists(atPath: dir) {
-            logger.warning("a MIB directory does not exist; its OIDs stay numeric", metadata: ["traps.mib_dirs": "\(dir)"])
-        }
-        if !config.string("traps.mibs").isEmpty {
-            do {
-                names = try MIBNames(directories: config.strings("traps.mib_dirs"), modules: config.string("traps.mibs"))
-            } catch {
-                throw StartError(description: "traps.mibs: \(error)")
-            }
-        }
+        let names = try Self.mibNames(config, logger: logger)
         var workers: [TrapWorker] = []
         let stats = self.stats
         for _ in 0..<o.sockets {
@@ -189,6 +172,32 @@ final class TrapService: Service, Sendable {
         self.info = config.connectInfo
         self.refresh = .seconds(config.int("icmp.inventory_refresh_s"))
         self.logger = logger
+    }
+
+    /// The receivers' settings: the configured communities and USM users, answering as `engine`.
+    /// (`sotpd replay` builds its receiver from the same.)
+    static func receiverConfig(_ config: Config, engine: EngineState) -> TrapReceiverConfig {
+        let users = config.snmpUsers.map { u in
+            USMUser(
+                name: u.name, auth: SNMPUserConfig.auth(u.authProtocol), authPassphrase: u.authPassword,
+                priv: SNMPUserConfig.priv(u.privProtocol), privPassphrase: u.privPassword)
+        }
+        return TrapReceiverConfig(
+            communities: config.strings("traps.communities"), users: users,
+            engine: SNMPEngineIdentity(engineID: engine.engineID, boots: engine.boots, startMicros: unixMicrosNow()))
+    }
+
+    /// The MIB names traps.mibs asks for (nil: none), warning about MIB directories that do not exist.
+    static func mibNames(_ config: Config, logger: Logger) throws(StartError) -> MIBNames? {
+        for dir in config.strings("traps.mib_dirs") where !FileManager.default.fileExists(atPath: dir) {
+            logger.warning("a MIB directory does not exist; its OIDs stay numeric", metadata: ["traps.mib_dirs": "\(dir)"])
+        }
+        guard !config.string("traps.mibs").isEmpty else { return nil }
+        do {
+            return try MIBNames(directories: config.strings("traps.mib_dirs"), modules: config.string("traps.mibs"))
+        } catch {
+            throw StartError(description: "traps.mibs: \(error)")
+        }
     }
 
     func run() async throws {
