@@ -55,7 +55,7 @@ extension PcapFrameStart {
 
 /// The frame loop every replay consumer shares: each frame of `file` (at most `limit`) in file order,
 /// in place, with where its network header starts (nil: not IP) and its record header. The datagram
-/// dispatcher below is one consumer; a probe that builds flows from every frame would be another.
+/// dispatcher below is one consumer; `--probe`'s flow table (ReplayProbe) is the other.
 /// `tick` runs every 1024 frames with the file position (for progress); `body` returns false to stop.
 func forEachFrame(
     of file: borrowing PcapFile, limit: Int, tick: (_ position: Int) -> Void,
@@ -114,6 +114,44 @@ struct ReplayCounts: Sendable {
     var datagrams: Int { kinds.values.reduce(0) { $0 + $1.datagrams } }
 }
 
+/// `--probe`: every frame counted into flows by the capture probe's table, at the capture's clock (its
+/// timeouts run on packet timestamps, so a file replays to the same flows at any speed); the flows go
+/// through the flow collector's storage path as the probe's do.
+final class ReplayProbe: @unchecked Sendable {
+    var cache: FlowCache
+    let flow: FlowWorker
+    private var lastExpiry: Int64 = 0
+
+    init(config: Config, flow: FlowWorker) {
+        var o = FlowCacheOptions()
+        o.idleTimeoutMicros = Int64(config.int("probe.idle_timeout_s")) * 1_000_000
+        o.activeTimeoutMicros = Int64(config.int("probe.active_timeout_s")) * 1_000_000
+        o.maxEntries = config.int("probe.max_flows")
+        o.exporter = config.probeExporter
+        cache = FlowCache(options: o)
+        self.flow = flow
+    }
+
+    func handle(_ bytes: RawSpan, _ start: ReplayStart?, _ info: PcapFrameInfo) {
+        let micros = info.timestampNanos / 1000
+        if micros - lastExpiry >= 1_000_000 {
+            lastExpiry = micros
+            cache.expire(nowMicros: micros) { flow.store($0) }
+        }
+        guard let start, start.offset < bytes.byteCount else {
+            cache.countNotIP()
+            return
+        }
+        let frame = CapturedFrame(micros: micros, wireLength: info.originalLength, layer: start.layer, start: start.offset)
+        cache.add(bytes, frame) { flow.store($0) }
+    }
+
+    /// The end of the file: what the table holds is written, at the last packet's time.
+    func finish(lastMicros: Int64) {
+        cache.flush(nowMicros: lastMicros) { flow.store($0) }
+    }
+}
+
 /// Routes each UDP datagram by destination port to `sotpd run`'s workers and counts. Used by the replay
 /// thread only.
 final class ReplayDispatcher: @unchecked Sendable {
@@ -123,6 +161,8 @@ final class ReplayDispatcher: @unchecked Sendable {
     let syslog: SyslogWorker
     let trap: TrapWorker
     let trapStats: TrapStats
+    /// With --probe, every frame goes here instead of to the datagram workers.
+    var probe: ReplayProbe?
     /// Replies (inform acknowledgements, reports) have nowhere to go: replay sends nothing.
     let replies = ReplyPort()
     var counts = ReplayCounts()
@@ -152,6 +192,7 @@ final class ReplayDispatcher: @unchecked Sendable {
         counts.frames += 1
         counts.frameBytes += info.originalLength
         counts.lastNanos = info.timestampNanos
+        if let probe { return probe.handle(bytes, start, info) }
         guard let start, start.offset <= bytes.byteCount else { return skip(.notIP) }
         var record = FlowRecord()
         var m = PacketSummary()
@@ -189,6 +230,7 @@ final class ReplayDispatcher: @unchecked Sendable {
 
     /// The counts, with each worker's records and errors read from its own counters (once the loop ended).
     func finish() -> ReplayCounts {
+        probe?.finish(lastMicros: counts.lastNanos / 1000)
         flow.flushAggregates()
         var c = counts
         for kind in ReplayKind.allCases where kindDatagrams[kind.rawValue] > 0 {
@@ -252,7 +294,9 @@ struct Replay: AsyncParsableCommand {
         Every UDP datagram whose destination port is a flow, syslog or trap port of the configuration (or of \
         --flow-port/--syslog-port/--trap-port) goes to the same decoder `sotpd run` uses, with the packet's \
         source address as the sender and its capture time as the arrival time. Exit status: 0 done, 1 the \
-        file cannot be read, 2 bad options or configuration, 130 stopped by SIGINT/SIGTERM (after the summary;         with --store, what was decoded is written first).
+        file cannot be read, 2 bad options or configuration, 130 stopped by SIGINT/SIGTERM (after the summary; \
+        with --store, what was decoded is written first). With --probe, every frame is counted into flows as the \
+        capture probe ([probe]) counts packets on an interface, instead.
         """)
     @OptionGroup var options: ConfigOptions
     @Argument(help: "Capture file (- for standard input): pcap or pcapng; Ethernet, Linux cooked (v1/v2), raw IP or BSD loopback.")
@@ -268,6 +312,8 @@ struct Replay: AsyncParsableCommand {
     @Option(help: "Stop after this many frames.") var limit: String?
     @Flag(help: "Write the records to the configured database as run does (default: decode and count only).") var store = false
     @Flag(help: "Print the summary as one JSON object on standard output.") var json = false
+    @Flag(help: "Count every frame into flows as the capture probe would ([probe] timeouts, max_flows, exporter_address) instead of decoding UDP telemetry.")
+    var probe = false
 
     /// The options checked; a problem exits 2 naming the option.
     struct Plan {
@@ -379,6 +425,13 @@ struct Replay: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let dispatcher = ReplayDispatcher(ports: ports, flow: flow, syslog: syslog, trap: trap, trapStats: trapStats)
+        // The probe's flows get a worker of their own, so the summary tells them from exported ones.
+        let probeFlow = FlowWorker(
+            sink: sink, health: ExporterHealthTable(), overrides: [:],
+            storage: FlowStorage(
+                raw: config.bool("flow.raw"), aggregateKeys: config.flowAggregateKeys,
+                aggregateMaxEntries: config.int("flow.aggregate_max_entries")))
+        if probe { dispatcher.probe = ReplayProbe(config: config, flow: probeFlow) }
 
         let interactive = isatty(2) != 0
         let path = plan.file
@@ -415,6 +468,7 @@ struct Replay: AsyncParsableCommand {
             }
         }
         let counts = dispatcher.finish()
+        if probe { probeFlow.flushAggregates() }
         let decodeSeconds = (ContinuousClock.now - start).seconds
         var sinkStats: SinkStats.Snapshot?
         if store {
@@ -424,7 +478,7 @@ struct Replay: AsyncParsableCommand {
         let summary = ReplaySummary(
             file: path, link: link.map { "\($0)" } ?? "none", counts: counts, flow: flow, decodeSeconds: decodeSeconds,
             totalSeconds: (ContinuousClock.now - start).seconds, sink: sinkStats, readError: readError, ports: ports,
-            interrupted: stop.isRequested)
+            interrupted: stop.isRequested, probe: dispatcher.probe?.cache.stats)
         if json {
             print(summary.json())
         } else {
@@ -479,6 +533,8 @@ struct ReplaySummary {
     var readError: PcapError?
     var ports: [ReplayKind: [UInt16]]
     var interrupted: Bool
+    /// With --probe: what the flow table did (the datagram counts are then all zero).
+    var probe: FlowCacheStats?
 
     func rate(_ n: Int) -> Int { Int(Double(n) / max(decodeSeconds, 1e-9)) }
 
@@ -513,6 +569,14 @@ struct ReplaySummary {
             "stored": sink != nil, "interrupted": interrupted,
         ]
         for (k, v) in kinds { o[k] = v }
+        if let probe {
+            var p: [String: Int] = [:]
+            for (k, v) in probe.fields { p[k] = v }
+            p["records"] = Int(probe.records)
+            o["probe"] = p
+            o["records"] = Int(probe.records)
+            o["records_per_s"] = rate(Int(probe.records))
+        }
         if let s = sink {
             o["sink"] = [
                 "rows_written": s.rowsWritten, "rows_spooled": s.rowsSpooled, "rows_dropped": s.rowsDropped,
@@ -529,7 +593,14 @@ struct ReplaySummary {
     }
 
     func text() -> String {
-        var out = "replayed \(file) (\(link)): \(counts.frames) frames, \(counts.udp) UDP datagrams in \(String(format: "%.3f", decodeSeconds)) s "
+        var out = "replayed \(file) (\(link)): \(counts.frames) frames"
+        if let probe {
+            out += " in \(String(format: "%.3f", decodeSeconds)) s (\(rate(counts.frames)) frames/s, \(rate(Int(probe.records))) flow records/s)\n"
+            out += "  probe: \(probe.packets) packets, \(probe.bytes) IP bytes into \(probe.records) flow records ("
+            out += probe.fields.filter { !["packets", "bytes"].contains($0.0) }.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + ")\n"
+            return out + storedLine()
+        }
+        out += ", \(counts.udp) UDP datagrams in \(String(format: "%.3f", decodeSeconds)) s "
         out += "(\(rate(counts.frames)) frames/s, \(rate(counts.datagrams)) datagrams/s, \(rate(counts.records)) records/s)\n"
         for k in ReplayKind.allCases {
             let c = counts.kind(k)
@@ -541,10 +612,12 @@ struct ReplaySummary {
             out += "\n"
         }
         out += "  skipped: " + ReplaySkip.allCases.map { "\($0.name) \(counts.skipped[$0.rawValue])" }.joined(separator: ", ") + "\n"
-        if let s = sink {
-            out += "  stored: \(s.rowsWritten) rows written, \(s.rowsSpooled) spooled, \(s.rowsDropped) dropped "
-            out += "(\(String(format: "%.3f", totalSeconds)) s with the database)\n"
-        }
-        return out
+        return out + storedLine()
+    }
+
+    private func storedLine() -> String {
+        guard let s = sink else { return "" }
+        return "  stored: \(s.rowsWritten) rows written, \(s.rowsSpooled) spooled, \(s.rowsDropped) dropped "
+            + "(\(String(format: "%.3f", totalSeconds)) s with the database)\n"
     }
 }

@@ -22,6 +22,12 @@ struct PcapFixture {
     mutating func le16(_ v: UInt16) { bytes += [UInt8(v & 0xff), UInt8(v >> 8)] }
     mutating func le32(_ v: UInt32) { for s in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(v >> UInt32(s) & 0xff)) } }
 
+    /// One record `micros` after the capture's first second.
+    mutating func frame(_ f: [UInt8], atMicros micros: Int) {
+        le32(captureSecs + UInt32(micros / 1_000_000)); le32(UInt32(micros % 1_000_000)); le32(UInt32(f.count)); le32(UInt32(f.count))
+        bytes += f
+    }
+
     /// One record; `caplen` below the frame's length cuts it as a short snap length would.
     mutating func frame(_ f: [UInt8], usec: UInt32, caplen: Int? = nil) {
         let cap = min(caplen ?? f.count, f.count)
@@ -339,5 +345,53 @@ struct ReplayTests {
         #expect(rows == expected, "\(rows)")
         let syslog = try conn.query("SELECT host(source), app_name, parse_status FROM syslog ORDER BY parse_status")
         #expect(syslog == [["192.0.2.20", "app", "rfc3164"], ["192.0.2.20", "sshd", "rfc5424"]], "\(syslog)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func probeBuildsFlowsFromEveryFrame() async throws {
+        // A UDP flow of 10 packets, a TCP connection ended by FIN, a UDP flow with a 20 s gap (longer
+        // than the 15 s idle timeout: two records), and an ARP frame.
+        var pcap = PcapFixture(linkType: 1)
+        let eth = FixtureLink.ethernet
+        for i in 0..<10 { pcap.frame(eth.header(0x0800) + ipv4([10, 0, 0, 1], proto: 17, udp(5000, 53, [UInt8](repeating: 1, count: 30))), atMicros: i * 1000) }
+        func tcp(_ flags: UInt8, _ payload: Int) -> [UInt8] {
+            be16(40000) + be16(443) + be32(1) + be32(0) + [0x50, flags] + be16(65535) + be16(0) + be16(0) + [UInt8](repeating: 2, count: payload)
+        }
+        for (k, (flags, payload)) in [(UInt8(0x02), 0), (0x18, 100), (0x18, 200), (0x10, 0), (0x11, 0)].enumerated() {
+            pcap.frame(eth.header(0x0800) + ipv4([10, 0, 0, 2], proto: 6, tcp(flags, payload)), atMicros: 10_000 + k * 1000)
+        }
+        pcap.frame(eth.header(0x0806) + [UInt8](repeating: 0, count: 28), atMicros: 16_000)
+        pcap.frame(eth.header(0x0800) + ipv4([10, 0, 0, 3], proto: 17, udp(6000, 123, [7])), atMicros: 17_000)
+        pcap.frame(eth.header(0x0800) + ipv4([10, 0, 0, 3], proto: 17, udp(6000, 123, [7])), atMicros: 20_017_000)
+        let file = try writeTemp(pcap.bytes, "probe.pcap")
+
+        let r = try await replay(["--config", try replayConfig(), "--json", "--probe", file])
+        #expect(r.status == 0, "\(r.output)")
+        let p = r.summary["probe"] as? [String: Int] ?? [:]
+        #expect(r.summary["frames"] as? Int == 18 && p["packets"] == 18 && p["not_ip"] == 1, "\(r.output)")
+        // The UDP flow and the gapped flow's first packet idle out at the capture's clock (20 s in), the
+        // TCP one ends at its FIN, the last packet is flushed at the end of the file.
+        #expect(p["records"] == 4 && p["expired_idle"] == 2 && p["ended_tcp"] == 1 && p["flushed"] == 1, "\(p)")
+        #expect(p["bytes"] == 10 * 58 + (40 * 5 + 300) + 2 * 29, "\(p)")
+
+        // With --store the same flows are rows, as the capture probe writes them.
+        let admin = try PGConnection(TestDB.info)
+        let name = TestDB.uniqueName("sotp_replay_probe")
+        try admin.execute("CREATE DATABASE \(name)")
+        let url = TestDB.info.url[..<TestDB.info.url.lastIndex(of: "/")!] + "/" + name
+        defer { try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        let stored = try await replay(["--config", try replayConfig(database: url, autoMigrate: true), "--json", "--store", "--probe", file])
+        #expect(stored.status == 0, "\(stored.output)")
+        let conn = try PGConnection(PGConnectInfo(url: url, password: TestDB.password))
+        let rows = try conn.query("""
+            SELECT host(src_addr), src_port, dst_port, protocol, packets, bytes, tcp_flags, flow_source, host(exporter),
+                   (extract(epoch FROM flow_end - flow_start) * 1000)::int8 FROM flows ORDER BY src_addr, flow_start
+            """)
+        #expect(rows == [
+            ["10.0.0.1", "5000", "53", "17", "10", "580", "0", "100", "127.0.0.1", "9"],
+            ["10.0.0.2", "40000", "443", "6", "5", "500", "27", "100", "127.0.0.1", "4"],
+            ["10.0.0.3", "6000", "123", "17", "1", "29", "0", "100", "127.0.0.1", "0"],
+            ["10.0.0.3", "6000", "123", "17", "1", "29", "0", "100", "127.0.0.1", "0"],
+        ], "\(rows)")
     }
 }
