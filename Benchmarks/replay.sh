@@ -5,6 +5,7 @@
 #   sotpd replay --json   release build, count only (the real workers with a discarding sink), RUNS times:
 #                         median datagrams/s and records/s (its own elapsed time, the file in page cache)
 #   tcpdump -r -w null    libpcap reading every frame and writing it back: the floor for any reader
+#   sotpd replay --probe  once: the same frames through the capture probe's flow table instead
 #   tshark cflow          Wireshark's NetFlow/IPFIX dissector (-d udp.port==2055,cflow), every record's
 #                         fields printed, on the first TSHARK_FRAMES frames only (it is ~100× slower)
 # Prints one line per tool and the ratios. Temporary files are removed at the end.
@@ -51,6 +52,12 @@ done
 dps=$(median <"$work/dps")
 rps=$(median <"$work/rps")
 
+# The same frames through the capture probe's flow table instead (--probe): every frame parsed and
+# counted into a flow (three exporters' datagrams to one port: a handful of flows).
+probe=$("$sotpd" replay --config "$work/sotpd.toml" --probe --json "$work/flows.pcap")
+probe_fps=$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["probe"]["packets"] == int(sys.argv[2]), s; print(s["frames_per_s"])' \
+    "$probe" "$DATAGRAMS")
+
 t0=$(now)
 tcpdump -r "$work/flows.pcap" -w /dev/null 2>/dev/null
 t1=$(now)
@@ -65,5 +72,6 @@ tshark_dps=$(echo "$frames / $(seconds "$t0" "$t1")" | bc)
 tshark_rps=$(echo "$tshark_records / $(seconds "$t0" "$t1")" | bc)
 
 echo "sotpd replay (median of $RUNS): $dps datagrams/s, $rps records/s"
+echo "sotpd replay --probe:          $probe_fps frames/s into the probe's flow table"
 echo "tcpdump -r -w /dev/null:       $tcpdump_dps datagrams/s (libpcap read floor; sotpd at $(echo "scale=2; $dps / $tcpdump_dps" | bc)×)"
 echo "tshark cflow ($frames frames):  $tshark_dps datagrams/s, $tshark_rps records/s ($tshark_records records; sotpd $(echo "scale=1; $dps / $tshark_dps" | bc)× faster)"
