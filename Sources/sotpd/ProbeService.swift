@@ -217,7 +217,25 @@ final class ProbeService: Service, Sendable {
             add("ring_drops", "Packets the kernel dropped because a capture ring was full.", s.kernelDrops)
             add("flows", "Flow records the probe built from the interface's packets.",
                 Int(i.workers.reduce(FlowCacheStats()) { $0 + $1.published.withLock { $0 } }.records))
+            // Losses before the rings: the NIC and driver's own counters (a SPAN port oversubscribed, a
+            // NIC ring too small), which no capture statistic sees.
+            for (file, help) in Self.interfaceDropCounters {
+                if let v = Self.interfaceCounter(i.name, file) { add(file, help, v) }
+            }
         }
         return out
+    }
+
+    static let interfaceDropCounters = [
+        ("rx_dropped", "Packets the interface's driver or the kernel dropped before any capture saw them (/sys/class/net/IF/statistics)."),
+        ("rx_missed_errors", "Packets the NIC missed for lack of receive buffers (/sys/class/net/IF/statistics)."),
+    ]
+
+    /// A counter from /sys/class/net/IF/statistics, nil when the interface ("any") or file is not there.
+    static func interfaceCounter(_ interface: String, _ file: String) -> Int? {
+        guard interface != "any",
+              let text = try? String(contentsOfFile: "/sys/class/net/\(interface)/statistics/\(file)", encoding: .utf8)
+        else { return nil }
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

@@ -144,7 +144,8 @@ struct ProbeDaemonTests {
         // /metrics: the totals and the per-interface series, and the probe among what /readyz waits for.
         let metrics = try httpGet(port: apiPort, "/metrics").body
         for name in ["sotp_probe_packets_total", "sotp_probe_ring_drops_total 0", "sotp_probe_records_total", "sotp_probe_entries",
-                     "sotp_probe_interface_packets_total{interface=\"\(ns.interface)\"}"] {
+                     "sotp_probe_interface_packets_total{interface=\"\(ns.interface)\"}",
+                     "sotp_probe_interface_rx_dropped_total{interface=\"\(ns.interface)\"}"] {
             #expect(metrics.contains(name), "/metrics lacks \(name)")
         }
         sotpd.signal(SIGTERM)
