@@ -429,6 +429,23 @@ struct Config {
     var discoveryAllow: [IPPrefix] { strings("discovery.allow").compactMap { IPPrefix($0) } }
 
     /// flow.sampling_override as exporter → rate.
+    /// How flow records are stored (flow.raw, flow.aggregate, flow.aggregate_max_entries), for the flow
+    /// listeners, the capture probe and replay alike.
+    var flowStorage: FlowStorage {
+        FlowStorage(raw: bool("flow.raw"), aggregateKeys: flowAggregateKeys, aggregateMaxEntries: int("flow.aggregate_max_entries"))
+    }
+
+    /// The capture probe's flow table from [probe]: timeouts, max_flows, exporter_address. The sampling
+    /// rate and observation domain are the caller's (a live interface's, or none for replay).
+    var probeCacheOptions: FlowCacheOptions {
+        var o = FlowCacheOptions()
+        o.idleTimeoutMicros = Int64(int("probe.idle_timeout_s")) * 1_000_000
+        o.activeTimeoutMicros = Int64(int("probe.active_timeout_s")) * 1_000_000
+        o.maxEntries = int("probe.max_flows")
+        o.exporter = probeExporter
+        return o
+    }
+
     /// probe.cpus as CPU numbers, in the order given.
     var probeCPUs: [Int] { parseCPUList(string("probe.cpus")) ?? [] }
 

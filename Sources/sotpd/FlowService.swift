@@ -279,9 +279,7 @@ final class FlowService: Service, Sendable {
             o.cpus = config.flowCPUs
             let overrides = config.samplingOverrides
             let health = self.health
-            let storage = FlowStorage(
-                raw: config.bool("flow.raw"), aggregateKeys: config.flowAggregateKeys,
-                aggregateMaxEntries: config.int("flow.aggregate_max_entries"))
+            let storage = config.flowStorage
             let mine = (0..<o.sockets).map { _ in FlowWorker(sink: sink, health: health, overrides: overrides, storage: storage) }
             stateFiles += (0..<o.sockets).map { "templates-\(port)-\($0).bin" }
             let r = try UDPReceiver(options: o, housekeeping: { thread, now in mine[thread].housekeeping(nowMicros: now) }) {

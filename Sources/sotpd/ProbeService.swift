@@ -95,9 +95,7 @@ final class ProbeService: Service, Sendable {
 
     init(config: Config, sink: Sink, logger: Logger) throws(PacketCaptureError) {
         let exporter = config.probeExporter
-        let storage = FlowStorage(
-            raw: config.bool("flow.raw"), aggregateKeys: config.flowAggregateKeys,
-            aggregateMaxEntries: config.int("flow.aggregate_max_entries"))
+        let storage = config.flowStorage
         sampling = UInt32(config.int("probe.sampling"))
         var interfaces: [Interface] = []
         var cpuOffset = 0
@@ -112,15 +110,12 @@ final class ProbeService: Service, Sendable {
             o.filter = config.string("probe.filter")
             o.sampling = sampling
             o.name = "probe-" + String(name.prefix(6))
-            var cacheOptions = FlowCacheOptions()
-            cacheOptions.idleTimeoutMicros = Int64(config.int("probe.idle_timeout_s")) * 1_000_000
-            cacheOptions.activeTimeoutMicros = Int64(config.int("probe.active_timeout_s")) * 1_000_000
-            cacheOptions.maxEntries = config.int("probe.max_flows")
+            var cacheOptions = config.probeCacheOptions
             cacheOptions.samplingRate = sampling
-            cacheOptions.exporter = exporter
+            // The interface index is the observation domain (0 for "any", whose records carry each
+            // packet's own interface in in_if/out_if).
             cacheOptions.observationDomain = name == "any" ? 0 : if_nametoindex(name)
             let health = ExporterHealthTable()
-            // The interface index is the observation domain; "any" captures carry each packet's own.
             let workers = (0..<o.threads).map { _ in
                 ProbeWorker(cache: cacheOptions, flow: FlowWorker(sink: sink, health: health, overrides: [:], storage: storage))
             }

@@ -123,12 +123,7 @@ final class ReplayProbe: @unchecked Sendable {
     private var lastExpiry: Int64 = 0
 
     init(config: Config, flow: FlowWorker) {
-        var o = FlowCacheOptions()
-        o.idleTimeoutMicros = Int64(config.int("probe.idle_timeout_s")) * 1_000_000
-        o.activeTimeoutMicros = Int64(config.int("probe.active_timeout_s")) * 1_000_000
-        o.maxEntries = config.int("probe.max_flows")
-        o.exporter = config.probeExporter
-        cache = FlowCache(options: o)
+        cache = FlowCache(options: config.probeCacheOptions)
         self.flow = flow
     }
 
@@ -401,11 +396,7 @@ struct Replay: AsyncParsableCommand {
             throw fail("--store: \(error)")
         }
 
-        let flow = FlowWorker(
-            sink: sink, health: ExporterHealthTable(), overrides: config.samplingOverrides,
-            storage: FlowStorage(
-                raw: config.bool("flow.raw"), aggregateKeys: config.flowAggregateKeys,
-                aggregateMaxEntries: config.int("flow.aggregate_max_entries")))
+        let flow = FlowWorker(sink: sink, health: ExporterHealthTable(), overrides: config.samplingOverrides, storage: config.flowStorage)
         let syslog = SyslogWorker(
             sink: sink, zones: SyslogZones(byPrefix: config.syslogSourceZones, fallback: config.syslogZone), devices: devices,
             maxAgeDays: config.int("retention.logs_days"))
@@ -426,11 +417,7 @@ struct Replay: AsyncParsableCommand {
         }
         let dispatcher = ReplayDispatcher(ports: ports, flow: flow, syslog: syslog, trap: trap, trapStats: trapStats)
         // The probe's flows get a worker of their own, so the summary tells them from exported ones.
-        let probeFlow = FlowWorker(
-            sink: sink, health: ExporterHealthTable(), overrides: [:],
-            storage: FlowStorage(
-                raw: config.bool("flow.raw"), aggregateKeys: config.flowAggregateKeys,
-                aggregateMaxEntries: config.int("flow.aggregate_max_entries")))
+        let probeFlow = FlowWorker(sink: sink, health: ExporterHealthTable(), overrides: [:], storage: config.flowStorage)
         if probe { dispatcher.probe = ReplayProbe(config: config, flow: probeFlow) }
 
         let interactive = isatty(2) != 0
