@@ -50,11 +50,8 @@ struct ProbeDaemonTests {
         #expect(sotpd.output.contains("capture probe started"), "\(sotpd.output)")
 
         // softflowd on the namespace's end of the same link, exporting v9 to our end.
-        let ctl = TestDB.tempDir("sfd") + "/ctl"
-        let sfd = try ns.spawn(["/usr/sbin/softflowd", "-d", "-B", "65536", "-i", "eth0", "-v", "9", "-n", "\(ns.localV4):\(port)",
-                                "-c", ctl, "-p", ctl + ".pid", "-t", "maxlife=300"])
+        let (sfd, ctl) = try startSoftflowd(in: ns, version: "9", collectorPort: port)
         defer { sfd.signal(SIGTERM); _ = sfd.wait(timeout: 10) }
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: ctl) { Thread.sleep(forTimeInterval: 0.05) }
         // A TCP server in the namespace that reads to the end and answers with how much it got.
         let server = try ns.spawn(["/usr/bin/python3", "-c", """
             import socket

@@ -34,13 +34,8 @@ struct SoftflowdTests {
         for _ in 0..<100 where !sotpd.output.contains("flow listeners started") { Thread.sleep(forTimeInterval: 0.05) }
 
         // softflowd in the namespace, on its end of the link, exporting to our end.
-        let ctl = TestDB.tempDir("sfd") + "/ctl"
-        // -B 64 KiB: libpcap hands packets over a block at a time (TPACKET_V3, no timeout in softflowd),
-        // so small blocks, filled by the filler traffic below, get ours to softflowd promptly.
-        let sfd = try ns.spawn(["/usr/sbin/softflowd", "-d", "-B", "65536", "-i", "eth0", "-v", version, "-n", "\(ns.localV4):\(port)",
-                                "-c", ctl, "-p", ctl + ".pid", "-t", "maxlife=300"])
+        let (sfd, ctl) = try startSoftflowd(in: ns, version: version, collectorPort: port)
         defer { sfd.signal(SIGTERM); _ = sfd.wait(timeout: 10) }
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: ctl) { Thread.sleep(forTimeInterval: 0.05) }
         Thread.sleep(forTimeInterval: 0.3)
 
         // 40 UDP datagrams of 100 bytes payload from our side to the namespace host's port 9999.
@@ -88,4 +83,16 @@ struct SoftflowdTests {
         #expect(rows == [["40", "5120"]], "NetFlow v\(version): \(rows)\n\(sotpd.output)\nsoftflowd: \(sfd.output)\nctl: \(expire.output)")
         #expect(try TestDB.scalar(conn, "SELECT sum(decode_errors) FROM flow_exporters") == "0")
     }
+}
+
+/// softflowd in `ns` on its `eth0`, exporting NetFlow `version` to the root side's `collectorPort`, once
+/// its control socket (the returned path, for softflowctl) exists. The caller stops it.
+func startSoftflowd(in ns: NetNS, version: String, collectorPort port: UInt16) throws -> (Child, String) {
+    let ctl = TestDB.tempDir("sfd") + "/ctl"
+    // -B 64 KiB: libpcap hands packets over a block at a time (TPACKET_V3, no timeout in softflowd), so
+    // small blocks, filled by the tests' filler traffic, get theirs to softflowd promptly.
+    let sfd = try ns.spawn(["/usr/sbin/softflowd", "-d", "-B", "65536", "-i", "eth0", "-v", version, "-n", "\(ns.localV4):\(port)",
+                            "-c", ctl, "-p", ctl + ".pid", "-t", "maxlife=300"])
+    for _ in 0..<100 where !FileManager.default.fileExists(atPath: ctl) { Thread.sleep(forTimeInterval: 0.05) }
+    return (sfd, ctl)
 }
