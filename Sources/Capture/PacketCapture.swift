@@ -94,6 +94,18 @@ public final class PacketCaptureStats: Sendable {
             [("packets", packets), ("bytes", bytes), ("kernel_packets", kernelPackets), ("ring_drops", kernelDrops),
              ("queue_freezes", queueFreezes), ("errors", errors)]
         }
+
+        /// The sum of two captures' counters (a probe's interfaces together).
+        public static func + (a: Self, b: Self) -> Self {
+            var s = a
+            s.packets += b.packets
+            s.bytes += b.bytes
+            s.kernelPackets += b.kernelPackets
+            s.kernelDrops += b.kernelDrops
+            s.queueFreezes += b.queueFreezes
+            s.errors += b.errors
+            return s
+        }
     }
 
     public func snapshot() -> Snapshot {

@@ -85,6 +85,9 @@ final class ProbeService: Service, Sendable {
         let capture: PacketCapture
         let workers: [ProbeWorker]
         let exporter: FlowIP
+
+        /// The interface's flow tables together, as their threads last published them.
+        var table: FlowCacheStats { workers.reduce(FlowCacheStats()) { $0 + $1.published.withLock { $0 } } }
     }
 
     let interfaces: [Interface]
@@ -164,7 +167,7 @@ final class ProbeService: Service, Sendable {
     func health() -> [ExporterID: ExporterHealth] {
         var out: [ExporterID: ExporterHealth] = [:]
         for i in interfaces {
-            let s = i.workers.reduce(FlowCacheStats()) { $0 + $1.published.withLock { $0 } }
+            let s = i.table
             var h = ExporterHealth()
             h.packets = Int(s.packets)
             h.records = Int(s.records)
@@ -181,18 +184,8 @@ final class ProbeService: Service, Sendable {
 
     /// Totals for sotp_stats and /metrics.
     func statsFields() -> [(String, Double)] {
-        var capture = PacketCaptureStats.Snapshot()
-        var table = FlowCacheStats()
-        for i in interfaces {
-            let s = i.capture.stats.snapshot()
-            capture.packets += s.packets
-            capture.bytes += s.bytes
-            capture.kernelPackets += s.kernelPackets
-            capture.kernelDrops += s.kernelDrops
-            capture.queueFreezes += s.queueFreezes
-            capture.errors += s.errors
-            for w in i.workers { table = table + w.published.withLock { $0 } }
-        }
+        let capture = interfaces.reduce(PacketCaptureStats.Snapshot()) { $0 + $1.capture.stats.snapshot() }
+        let table = interfaces.reduce(FlowCacheStats()) { $0 + $1.table }
         var out = capture.fields.map { ("probe." + $0.0, Double($0.1)) }
         out += [("probe.records", Double(table.records))]
         out += table.fields.filter { $0.0 != "packets" && $0.0 != "bytes" }.map { ("probe." + $0.0, Double($0.1)) }
@@ -210,8 +203,7 @@ final class ProbeService: Service, Sendable {
             }
             add("packets", "Packets the capture probe read from the interface's rings.", s.packets)
             add("ring_drops", "Packets the kernel dropped because a capture ring was full.", s.kernelDrops)
-            add("flows", "Flow records the probe built from the interface's packets.",
-                Int(i.workers.reduce(FlowCacheStats()) { $0 + $1.published.withLock { $0 } }.records))
+            add("flows", "Flow records the probe built from the interface's packets.", Int(i.table.records))
             // Losses before the rings: the NIC and driver's own counters (a SPAN port oversubscribed, a
             // NIC ring too small), which no capture statistic sees.
             for (file, help) in Self.interfaceDropCounters {

@@ -141,9 +141,10 @@ final class ReplayProbe: @unchecked Sendable {
         cache.add(bytes, frame) { flow.store($0) }
     }
 
-    /// The end of the file: what the table holds is written, at the last packet's time.
+    /// The end of the file: what the table holds is written, at the last packet's time, then the aggregates.
     func finish(lastMicros: Int64) {
         cache.flush(nowMicros: lastMicros) { flow.store($0) }
+        flow.flushAggregates()
     }
 }
 
@@ -416,9 +417,11 @@ struct Replay: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let dispatcher = ReplayDispatcher(ports: ports, flow: flow, syslog: syslog, trap: trap, trapStats: trapStats)
-        // The probe's flows get a worker of their own, so the summary tells them from exported ones.
-        let probeFlow = FlowWorker(sink: sink, health: ExporterHealthTable(), overrides: [:], storage: config.flowStorage)
-        if probe { dispatcher.probe = ReplayProbe(config: config, flow: probeFlow) }
+        if probe {
+            // The probe's flows get a worker of their own, so the summary tells them from exported ones.
+            let probeFlow = FlowWorker(sink: sink, health: ExporterHealthTable(), overrides: [:], storage: config.flowStorage)
+            dispatcher.probe = ReplayProbe(config: config, flow: probeFlow)
+        }
 
         let interactive = isatty(2) != 0
         let path = plan.file
@@ -455,7 +458,6 @@ struct Replay: AsyncParsableCommand {
             }
         }
         let counts = dispatcher.finish()
-        if probe { probeFlow.flushAggregates() }
         let decodeSeconds = (ContinuousClock.now - start).seconds
         var sinkStats: SinkStats.Snapshot?
         if store {
